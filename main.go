@@ -1,0 +1,347 @@
+// Command wsecho is a WebSocket echo server written directly on raw TCP: the
+// Go twin of the Node.js net-module server of the article's section 3.4.3.
+// upgrade.go does the opening handshake (article 3.3), frame.go the frames
+// (article 3.4); this file accepts connections and runs one goroutine each.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Defaults of the flags.
+const (
+	defaultAddr             = "127.0.0.1:9999" // the article's port
+	defaultMaxMessage       = 64 << 20         // the conformance suite sends up to 16 MiB
+	defaultMaxHeaderBytes   = 8 << 10
+	defaultHandshakeTimeout = 10 * time.Second
+	defaultShutdownTimeout  = 5 * time.Second
+)
+
+// readBufferSize is the per-connection bufio.Reader: a whole upgrade request
+// or a small frame fits in one read.
+const readBufferSize = 4 << 10
+
+// closeLinger bounds how long a closing connection waits for the client's
+// FIN after ours (see closeTCP).
+const closeLinger = 2 * time.Second
+
+// config is what the flags set.
+type config struct {
+	addr             string
+	maxMessage       byteSize
+	maxHeaderBytes   byteSize
+	handshakeTimeout time.Duration
+	shutdownTimeout  time.Duration
+}
+
+// parseFlags reads the command line into a config.
+func parseFlags(args []string, output io.Writer) (config, error) {
+	cfg := config{
+		addr:             defaultAddr,
+		maxMessage:       defaultMaxMessage,
+		maxHeaderBytes:   defaultMaxHeaderBytes,
+		handshakeTimeout: defaultHandshakeTimeout,
+		shutdownTimeout:  defaultShutdownTimeout,
+	}
+	fs := flag.NewFlagSet("wsecho", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintf(output, "wsecho: a WebSocket echo server on raw TCP (RFC 6455).\n\nUsage: go run . [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.addr, "addr", cfg.addr, "`host:port` to listen on (\":9999\" for every interface)")
+	fs.Var(&cfg.maxMessage, "max-message", "largest message accepted, in bytes (suffixes KiB, MiB, GiB); a larger one is closed with 1009")
+	fs.Var(&cfg.maxHeaderBytes, "max-header-bytes", "largest upgrade request head, in bytes; a larger one gets 431")
+	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", cfg.handshakeTimeout, "time a client has to send its whole upgrade request")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", cfg.shutdownTimeout, "on SIGINT/SIGTERM, time clients have to answer the server's Close 1001")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.maxMessage < 1 || cfg.maxHeaderBytes < 64 || cfg.handshakeTimeout <= 0 || cfg.shutdownTimeout < 0 {
+		return cfg, errors.New("-max-message must be positive, -max-header-bytes at least 64, -handshake-timeout positive")
+	}
+	return cfg, nil
+}
+
+// byteSize is a flag value in bytes that reads and prints binary suffixes: 64MiB.
+type byteSize int64
+
+// String prints the size with the largest suffix that divides it.
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Set reads "1048576", "1024KiB", "1MiB" or "1M".
+func (b *byteSize) Set(s string) error {
+	num, shift := s, uint(0)
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"G", 30}, {"M", 20}, {"K", 10}, {"B", 0}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, shift = rest, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 0 || n > (1<<62)>>shift {
+		return fmt.Errorf("not a size: %q", s)
+	}
+	*b = byteSize(n << shift)
+	return nil
+}
+
+// server accepts connections and keeps track of them for the shutdown.
+type server struct {
+	cfg config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	conns   map[net.Conn]*wsConn // nil while the connection is still in its handshake
+	closing bool                 // shutdown has begun
+	wg      sync.WaitGroup       // one per connection goroutine
+}
+
+// newServer makes a server with the given settings, logging to log.
+func newServer(cfg config, log *slog.Logger) *server {
+	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]*wsConn)}
+}
+
+// listen opens the listening TCP socket with the options of sockopt_linux.go.
+func listen(addr string, handshakeTimeout time.Duration) (net.Listener, error) {
+	lc := net.ListenConfig{
+		Control:   listenControl(handshakeTimeout),
+		KeepAlive: -1, // tuneConn sets keepalive itself
+	}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// serve is the accept loop: one goroutine per connection, as the article's
+// net.createServer gives one callback per socket. It returns when ln closes.
+func (s *server) serve(ln net.Listener) error {
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors, say: wait and try again rather than exit.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !s.track(nc, nil) {
+			nc.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go s.serveConn(nc)
+	}
+}
+
+// isClosing says whether shutdown has begun.
+func (s *server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// track records a connection (ws is nil during its handshake); it reports
+// false once the shutdown has begun.
+func (s *server) track(nc net.Conn, ws *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing && ws == nil {
+		return false
+	}
+	s.conns[nc] = ws
+	return true
+}
+
+// untrack forgets a connection.
+func (s *server) untrack(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
+}
+
+// serveConn runs one connection: the handshake (upgrade.go), then frames
+// (frame.go) until the connection ends, then a log line that says how.
+func (s *server) serveConn(nc net.Conn) {
+	defer s.wg.Done()
+	defer s.untrack(nc)
+	remote := nc.RemoteAddr().String()
+	var ws *wsConn
+	defer func() {
+		if p := recover(); p != nil { // a bug must cost one connection, not the server
+			s.log.Error("panic", "remote", remote, "panic", p, "stack", string(debug.Stack()))
+			if ws != nil {
+				ws.writeClose(closeInternalServerErr, "internal error")
+			}
+			nc.Close()
+		}
+	}()
+	if err := tuneConn(nc); err != nil {
+		s.log.Warn("socket options", "remote", remote, "err", err)
+	}
+
+	nc.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
+	br := bufio.NewReaderSize(nc, readBufferSize)
+	req, err := handshake(br, nc, int(s.cfg.maxHeaderBytes))
+	if err != nil {
+		if he, ok := errors.AsType[*httpError](err); ok {
+			s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
+		} else {
+			s.log.Info("handshake abandoned", "remote", remote, "err", err)
+		}
+		closeTCP(nc)
+		return
+	}
+	nc.SetDeadline(time.Time{})
+
+	ws = newWSConn(br, nc, int64(s.cfg.maxMessage))
+	start := time.Now()
+	s.track(nc, ws)
+	s.log.Info("open", "remote", remote, "path", req.target, "origin", req.origin)
+	if s.isClosing() { // the shutdown began during our handshake: it may have missed us
+		ws.writeClose(closeGoingAway, "server shutting down")
+	}
+
+	err = ws.serve()
+	code, reason, by := ws.closeStatus(err)
+	s.log.Info("closed", "remote", remote, "code", code, "reason", reason, "by", by,
+		"messages", ws.messages, "bytes", ws.bytes, "duration", time.Since(start).Round(time.Millisecond))
+	closeTCP(nc)
+}
+
+// closeTCP ends the connection with the server closing TCP first (RFC 6455
+// §7.1.1). Our FIN follows everything written; we then read until the
+// client's FIN, for closeLinger at most, because closing a socket that has
+// unread bytes sends a reset, and a reset can destroy the Close frame or
+// HTTP answer still on its way to the client.
+func closeTCP(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(closeLinger))
+		io.Copy(io.Discard, tc)
+	}
+	nc.Close()
+}
+
+// shutdown stops accepting, sends Close 1001 to every open WebSocket, waits
+// up to the shutdown timeout for the closing handshakes, then closes what
+// is left.
+func (s *server) shutdown(ln net.Listener) {
+	timeout := s.cfg.shutdownTimeout
+	s.mu.Lock()
+	s.closing = true
+	ln.Close()
+	for nc, ws := range s.conns {
+		if ws == nil { // still in its handshake: end it now
+			nc.SetReadDeadline(time.Now())
+			continue
+		}
+		go func() {
+			nc.SetWriteDeadline(time.Now().Add(timeout)) // a client that does not read cannot hold us
+			ws.writeClose(closeGoingAway, "server shutting down")
+		}()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		s.mu.Lock()
+		s.log.Warn("shutdown timeout: closing remaining connections", "count", len(s.conns))
+		for nc := range s.conns {
+			nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+}
+
+// listenURL is the ws:// address clients should use for the listener.
+func listenURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "ws://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "ws://" + net.JoinHostPort(host, port) + "/"
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsecho:", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	ln, err := listen(cfg.addr, cfg.handshakeTimeout)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.addr, "err", err)
+		os.Exit(1)
+	}
+	url := listenURL(ln.Addr())
+	log.Info("WebSocket echo server listening on " + url + "  (try: websocat " + url + ")")
+
+	srv := newServer(cfg, log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.serve(ln) }()
+
+	select {
+	case err := <-served:
+		log.Error("accept loop ended", "err", err)
+		os.Exit(1)
+	case <-ctx.Done():
+		stop() // a second Ctrl-C kills at once
+		log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+		srv.shutdown(ln)
+		log.Info("bye")
+	}
+}

@@ -1,0 +1,20 @@
+//go:build !linux
+
+package main
+
+// sockopt_other.go: the socket options of sockopt_linux.go are Linux's;
+// elsewhere the server runs with the system's defaults.
+
+import (
+	"net"
+	"syscall"
+	"time"
+)
+
+// listenControl leaves the listening socket as it is.
+func listenControl(time.Duration) func(network, address string, rc syscall.RawConn) error {
+	return nil
+}
+
+// tuneConn leaves the connection as it is.
+func tuneConn(nc net.Conn) error { return nil }
