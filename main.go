@@ -124,6 +124,7 @@ type server struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
+	ln      net.Listener         // set by serve, closed by shutdown
 	conns   map[net.Conn]*wsConn // nil while the connection is still in its handshake
 	closing bool                 // shutdown has begun
 	wg      sync.WaitGroup       // one per connection goroutine
@@ -146,6 +147,13 @@ func listen(addr string, handshakeTimeout time.Duration) (net.Listener, error) {
 // serve is the accept loop: one goroutine per connection, as the article's
 // net.createServer gives one callback per socket. It returns when ln closes.
 func (s *server) serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return ln.Close()
+	}
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -265,11 +273,13 @@ func closeTCP(nc net.Conn) {
 // shutdown stops accepting, sends Close 1001 to every open WebSocket, waits
 // up to the shutdown timeout for the closing handshakes, then closes what
 // is left.
-func (s *server) shutdown(ln net.Listener) {
+func (s *server) shutdown() {
 	timeout := s.cfg.shutdownTimeout
 	s.mu.Lock()
 	s.closing = true
-	ln.Close()
+	if s.ln != nil {
+		s.ln.Close()
+	}
 	for nc, ws := range s.conns {
 		if ws == nil { // still in its handshake: end it now
 			nc.SetReadDeadline(time.Now())
@@ -341,7 +351,7 @@ func main() {
 	case <-ctx.Done():
 		stop() // a second Ctrl-C kills at once
 		log.Info("shutting down", "timeout", cfg.shutdownTimeout)
-		srv.shutdown(ln)
+		srv.shutdown()
 		log.Info("bye")
 	}
 }

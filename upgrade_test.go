@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// TestAcceptKey: article 3.3.3's example, and RFC 6455 §1.3's.
+func TestAcceptKey(t *testing.T) {
+	tests := []struct{ key, want string }{
+		{"IHfMdf8a0aQXbwQO1pkGdA==", "aWAY+V/uyz5ILZEoWuWdxjnlb7E="}, // article 3.3.2-3.3.3
+		{"dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}, // RFC 6455 §1.3
+	}
+	for _, tt := range tests {
+		if got := acceptKey(tt.key); got != tt.want {
+			t.Errorf("acceptKey(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}
+
+// articleRequest is article 3.3.1's request, as it is on the wire.
+const articleRequest = "GET ws://localhost:8888/ HTTP/1.1\r\n" +
+	"Host: localhost:8888\r\n" +
+	"Connection: Upgrade\r\n" +
+	"Upgrade: websocket\r\n" +
+	"Sec-WebSocket-Version: 13\r\n" +
+	"Sec-WebSocket-Key: IHfMdf8a0aQXbwQO1pkGdA==\r\n" +
+	"\r\n"
+
+// TestArticleHandshake: the article's request gets the article's 101 (3.3.2),
+// byte for byte, and bytes after the request stay for the frames.
+func TestArticleHandshake(t *testing.T) {
+	in := articleRequest + string(rfcMaskedHello)
+	for name, r := range map[string]io.Reader{
+		"one read":        strings.NewReader(in),
+		"one byte a read": iotest.OneByteReader(strings.NewReader(in)),
+		"half and half":   io.MultiReader(strings.NewReader(in[:40]), strings.NewReader(in[40:])),
+	} {
+		t.Run(name, func(t *testing.T) {
+			br := bufio.NewReaderSize(r, readBufferSize)
+			var out bytes.Buffer
+			req, err := handshake(br, &out, defaultMaxHeaderBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "HTTP/1.1 101 Switching Protocols\r\n" +
+				"Upgrade: websocket\r\n" +
+				"Connection: Upgrade\r\n" +
+				"Sec-WebSocket-Accept: aWAY+V/uyz5ILZEoWuWdxjnlb7E=\r\n" +
+				"\r\n"
+			if out.String() != want {
+				t.Fatalf("response:\n%q\nwant\n%q", out.String(), want)
+			}
+			if req.target != "ws://localhost:8888/" || req.host != "localhost:8888" {
+				t.Fatalf("parsed %+v", req)
+			}
+			rest, _ := io.ReadAll(br)
+			if !bytes.Equal(rest, rfcMaskedHello) {
+				t.Fatalf("bytes after the request: % x, want the first frame", rest)
+			}
+		})
+	}
+}
+
+// request builds a handshake request from the article's, with header lines
+// replaced ("Name: value"), removed ("Name:" alone) or added.
+func request(first string, changes ...string) string {
+	lines := strings.Split(strings.TrimSuffix(articleRequest, "\r\n\r\n"), "\r\n")
+	if first != "" {
+		lines[0] = first
+	}
+	for _, c := range changes {
+		name, _, _ := strings.Cut(c, ":")
+		found := false
+		for i := 1; i < len(lines); i++ {
+			if n, _, _ := strings.Cut(lines[i], ":"); strings.EqualFold(n, name) && !found {
+				lines[i] = c
+				found = true
+			}
+		}
+		if !found {
+			lines = append(lines, c)
+		}
+	}
+	var kept []string
+	for _, l := range lines {
+		if !strings.HasSuffix(l, ":") {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\r\n") + "\r\n\r\n"
+}
+
+// handshakeCases are requests and the status each must get. Shared by the
+// in-memory test here and the loopback test in server_test.go.
+var handshakeCases = []struct {
+	name   string
+	req    string
+	status int
+	header string // a header the answer must carry, "Name: value"
+}{
+	{"article request", articleRequest, 101, "Sec-WebSocket-Accept: aWAY+V/uyz5ILZEoWuWdxjnlb7E="},
+	{"Firefox Connection list", request("", "Connection: keep-alive, Upgrade"), 101, ""},
+	{"header names in upper case", "GET / HTTP/1.1\r\nHOST: x\r\nCONNECTION: UPGRADE\r\nUPGRADE: WEBSOCKET\r\n" +
+		"SEC-WEBSOCKET-VERSION: 13\r\nSEC-WEBSOCKET-KEY: IHfMdf8a0aQXbwQO1pkGdA==\r\n\r\n", 101, ""},
+	{"lower-case names and tokens", request("", "connection: upgrade", "upgrade: WebSocket", "sec-websocket-key: IHfMdf8a0aQXbwQO1pkGdA=="), 101, ""},
+	{"repeated Upgrade headers", request("", "Upgrade: h2c", "Upgrade: websocket"), 101, ""},
+	{"Origin null", request("", "Origin: null"), 101, ""},
+	{"extensions offered, none taken", request("", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"), 101, ""},
+	{"bare LF line ends", strings.ReplaceAll(articleRequest, "\r\n", "\n"), 101, ""},
+	{"HTTP/1.2", request("GET / HTTP/1.2"), 101, ""},
+	{"POST", request("POST / HTTP/1.1"), 405, "Allow: GET"},
+	{"HTTP/1.0", request("GET / HTTP/1.0"), 400, ""},
+	{"garbage request line", request("hello"), 400, ""},
+	{"no Host", request("", "Host:"), 400, ""},
+	{"two Hosts", strings.Replace(articleRequest, "\r\n", "\r\nHost: b\r\n", 1), 400, ""},
+	{"no Upgrade", request("", "Upgrade:"), 400, ""},
+	{"Upgrade not websocket", request("", "Upgrade: h2c"), 400, ""},
+	{"Connection keep-alive only", request("", "Connection: keep-alive"), 400, ""},
+	{"no key", request("", "Sec-WebSocket-Key:"), 400, ""},
+	{"key of 15 bytes", request("", "Sec-WebSocket-Key: "+base64.StdEncoding.EncodeToString(make([]byte, 15))), 400, ""},
+	{"key not base64", request("", "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!=="), 400, ""},
+	{"version 8", request("", "Sec-WebSocket-Version: 8"), 426, "Sec-WebSocket-Version: 13"},
+	{"no version", request("", "Sec-WebSocket-Version:"), 426, "Sec-WebSocket-Version: 13"},
+	{"header line without colon", request("", "Nonsense"), 400, ""},
+	{"space before colon", request("", "Host : x"), 400, ""},
+	{"obsolete line folding", strings.Replace(articleRequest, "Upgrade: websocket", "Upgrade:\r\n websocket", 1), 400, ""},
+	{"9 KiB of headers", request("", "X-Big: "+strings.Repeat("a", 9<<10)), 431, ""},
+	{"64 KiB header", request("", "X-Big: "+strings.Repeat("a", 64<<10)), 431, ""},
+	{"many small headers", request("", strings.Repeat("X-A: b\r\n", 2000)+"X-End: c"), 431, ""},
+}
+
+// checkResponse reads one HTTP response and checks its status, header, and
+// for an error the one-line plain-text body with a right Content-Length.
+func checkResponse(t *testing.T, br *bufio.Reader, status int, header string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != status {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d (%s), want %d", resp.StatusCode, strings.TrimSpace(string(body)), status)
+	}
+	if header != "" {
+		name, value, _ := strings.Cut(header, ": ")
+		if got := resp.Header.Get(name); got != value {
+			t.Fatalf("%s: %q, want %q", name, got, value)
+		}
+	}
+	if status == 101 {
+		if resp.Header.Get("Sec-WebSocket-Extensions") != "" || resp.Header.Get("Sec-WebSocket-Protocol") != "" {
+			t.Fatal("101 chose an extension or subprotocol nobody negotiated")
+		}
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength != int64(len(body)) || strings.Count(string(body), "\n") != 1 || len(body) < 5 {
+		t.Fatalf("body %q with Content-Length %d: want one line saying why", body, resp.ContentLength)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+}
+
+func TestHandshakeStatuses(t *testing.T) {
+	for _, tt := range handshakeCases {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := handshake(bufio.NewReader(strings.NewReader(tt.req)), &out, defaultMaxHeaderBytes)
+			if he, ok := errors.AsType[*httpError](err); ok != (tt.status != 101) || ok && he.status != tt.status {
+				t.Fatalf("handshake error %v, want status %d", err, tt.status)
+			}
+			checkResponse(t, bufio.NewReader(&out), tt.status, tt.header)
+			if tt.status != 101 {
+				return
+			}
+			if rest := out.Len(); rest != 0 {
+				t.Fatalf("%d bytes after the response", rest)
+			}
+		})
+	}
+}
+
+// TestTruncatedRequest: a request cut short is an I/O error, answered with nothing.
+func TestTruncatedRequest(t *testing.T) {
+	for _, cut := range []int{0, 10, len(articleRequest) - 2} {
+		var out bytes.Buffer
+		_, err := handshake(bufio.NewReader(strings.NewReader(articleRequest[:cut])), &out, defaultMaxHeaderBytes)
+		if err == nil || out.Len() != 0 {
+			t.Fatalf("cut at %d: err %v, wrote %q", cut, err, out.String())
+		}
+		if _, ok := errors.AsType[*httpError](err); ok {
+			t.Fatalf("cut at %d: answered %v to a request that never finished", cut, err)
+		}
+	}
+}
+
+// TestHasToken: comma lists, any case, spaces around items.
+func TestHasToken(t *testing.T) {
+	tests := []struct {
+		list, token string
+		want        bool
+	}{
+		{"Upgrade", "upgrade", true},
+		{"keep-alive, Upgrade", "upgrade", true},
+		{"keep-alive,upgrade", "upgrade", true},
+		{"keep-alive", "upgrade", false},
+		{"upgrades", "upgrade", false},
+		{"", "upgrade", false},
+		{"h2c ,\tWebSocket ", "websocket", true},
+	}
+	for _, tt := range tests {
+		if got := hasToken(tt.list, tt.token); got != tt.want {
+			t.Errorf("hasToken(%q, %q) = %v", tt.list, tt.token, got)
+		}
+	}
+}
+
+// FuzzReadRequest feeds arbitrary bytes to the request parser: it must not
+// panic, must answer either a 101 with the right key or a well-formed error.
+func FuzzReadRequest(f *testing.F) {
+	for _, tt := range handshakeCases {
+		if len(tt.req) < 2000 {
+			f.Add([]byte(tt.req))
+		}
+	}
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	f.Add([]byte("\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out bytes.Buffer
+		req, err := handshake(bufio.NewReader(bytes.NewReader(in)), &out, 1024)
+		if err == nil {
+			k, derr := base64.StdEncoding.DecodeString(req.key)
+			if derr != nil || len(k) != 16 || req.method != "GET" || req.version != "13" {
+				t.Fatalf("accepted %+v", req)
+			}
+			if !strings.Contains(out.String(), "Sec-WebSocket-Accept: "+acceptKey(req.key)+"\r\n") {
+				t.Fatalf("101 without the right accept key: %q", out.String())
+			}
+			return
+		}
+		if he, ok := errors.AsType[*httpError](err); ok {
+			resp, rerr := http.ReadResponse(bufio.NewReader(&out), nil)
+			if rerr != nil || resp.StatusCode != he.status {
+				t.Fatalf("error answer unreadable: %v %q", rerr, out.String())
+			}
+			return
+		}
+		if out.Len() != 0 {
+			t.Fatalf("answered %q to a cut-short request", out.String())
+		}
+	})
+}
