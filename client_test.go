@@ -180,6 +180,12 @@ func closeCodeOf(f testFrame) uint16 {
 // startServer runs a server on a loopback port for the test's duration.
 func startServer(t testing.TB, mod func(*config)) (addr string, srv *server) {
 	t.Helper()
+	return startServerLog(t, mod, nil)
+}
+
+// startServerLog is startServer with the server's log written to logTo.
+func startServerLog(t testing.TB, mod func(*config), logTo io.Writer) (addr string, srv *server) {
+	t.Helper()
 	cfg := config{
 		addr:             "127.0.0.1:0",
 		maxMessage:       defaultMaxMessage,
@@ -195,7 +201,9 @@ func startServer(t testing.TB, mod func(*config)) (addr string, srv *server) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	if logTo != nil {
+		log = slog.New(slog.NewTextHandler(logTo, nil))
+	} else if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	srv = newServer(cfg, log)
@@ -225,9 +233,14 @@ type testClient struct {
 	br *bufio.Reader
 }
 
-// upgradeRequestText is a handshake request as a browser sends it.
+// upgradeRequestText is a handshake request as a browser sends it, for "/".
 func upgradeRequestText(host, key string, extra ...string) string {
-	return "GET / HTTP/1.1\r\n" +
+	return upgradeRequestPath(host, "/", key, extra...)
+}
+
+// upgradeRequestPath is a handshake request for path.
+func upgradeRequestPath(host, path, key string, extra ...string) string {
+	return "GET " + path + " HTTP/1.1\r\n" +
 		"Host: " + host + "\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Upgrade: websocket\r\n" +
@@ -237,33 +250,48 @@ func upgradeRequestText(host, key string, extra ...string) string {
 		"\r\n"
 }
 
-// dial connects and completes the opening handshake, checking the 101.
+// dial connects to our server as a page from disk would (Origin: null) and
+// completes the opening handshake.
 func dial(t testing.TB, addr string) *testClient {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := dialWS(addr, "/", "Origin: null\r\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
+	c.t = t
+	c.nc.SetDeadline(time.Now().Add(30 * time.Second)) // a test never hangs on a silent server
+	t.Cleanup(func() { c.nc.Close() })
+	return c
+}
+
+// dialWS connects to any WebSocket server and checks its 101 and its
+// Sec-WebSocket-Accept, computed here from RFC 6455 §1.3 and not by the
+// server's acceptKey.
+func dialWS(addr, path string, extra ...string) (*testClient, error) {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	key := "dGhlIHNhbXBsZSBub25jZQ=="
-	if _, err := io.WriteString(nc, upgradeRequestText(addr, key, "Origin: null\r\n")); err != nil {
-		t.Fatal(err)
+	if _, err := io.WriteString(nc, upgradeRequestPath(addr, path, key, extra...)); err != nil {
+		nc.Close()
+		return nil, err
 	}
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		t.Fatal(err)
+		nc.Close()
+		return nil, err
 	}
-	if resp.StatusCode != 101 {
-		t.Fatalf("handshake: status %d", resp.StatusCode)
-	}
-	// Computed here from RFC 6455 §1.3's own example, not by the server's acceptKey.
 	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
-		t.Fatalf("Sec-WebSocket-Accept %q, want %q", got, want)
+	want := base64.StdEncoding.EncodeToString(sum[:])
+	if got := resp.Header.Get("Sec-WebSocket-Accept"); resp.StatusCode != 101 || got != want {
+		nc.Close()
+		return nil, fmt.Errorf("handshake: status %d, Sec-WebSocket-Accept %q (want %q)", resp.StatusCode, got, want)
 	}
-	return &testClient{t: t, nc: nc, br: br}
+	nc.SetDeadline(time.Time{})
+	return &testClient{nc: nc, br: br}, nil
 }
 
 // send writes frames to the server.

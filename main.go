@@ -65,8 +65,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.addr, "addr", cfg.addr, "`host:port` to listen on (\":9999\" for every interface)")
-	fs.Var(&cfg.maxMessage, "max-message", "largest message accepted, in bytes (suffixes KiB, MiB, GiB); a larger one is closed with 1009")
-	fs.Var(&cfg.maxHeaderBytes, "max-header-bytes", "largest upgrade request head, in bytes; a larger one gets 431")
+	fs.Var(&cfg.maxMessage, "max-message", "largest message accepted, a `size` in bytes (suffixes KiB, MiB, GiB); a larger one is closed with 1009")
+	fs.Var(&cfg.maxHeaderBytes, "max-header-bytes", "largest upgrade request head, a `size` in bytes; a larger one gets 431")
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", cfg.handshakeTimeout, "time a client has to send its whole upgrade request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", cfg.shutdownTimeout, "on SIGINT/SIGTERM, time clients have to answer the server's Close 1001")
 	if err := fs.Parse(args); err != nil {
@@ -233,6 +233,8 @@ func (s *server) serveConn(nc net.Conn) {
 	if err != nil {
 		if he, ok := errors.AsType[*httpError](err); ok {
 			s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
+		} else if err == errPageServed {
+			s.log.Info("served page", "remote", remote)
 		} else {
 			s.log.Info("handshake abandoned", "remote", remote, "err", err)
 		}
@@ -336,7 +338,8 @@ func main() {
 		os.Exit(1)
 	}
 	url := listenURL(ln.Addr())
-	log.Info("WebSocket echo server listening on " + url + "  (try: websocat " + url + ")")
+	page := "http" + strings.TrimPrefix(url, "ws")
+	log.Info("WebSocket echo server listening on " + url + "  (try: websocat " + url + ", or open " + page + " in a browser)")
 
 	srv := newServer(cfg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -66,6 +66,10 @@ func statusText(status int) string {
 		return "Switching Protocols"
 	case 400:
 		return "Bad Request"
+	case 200:
+		return "OK"
+	case 404:
+		return "Not Found"
 	case 405:
 		return "Method Not Allowed"
 	case 426:
@@ -331,11 +335,14 @@ func isToken(s string) bool {
 // handshake is the whole of article 3.3 on the server's side: read the
 // request from br, check it, and write the answer to w: the 101 that
 // switches the connection to frames, or an HTTP error after which the
-// connection closes. The error is the *httpError that was answered, or the
-// I/O error that cut the request short (nothing can be answered then).
+// connection closes. The error is the *httpError that was answered,
+// errPageServed for a plain HTTP request that got the page, or the I/O
+// error that cut the request short (nothing can be answered then).
 func handshake(br *bufio.Reader, w io.Writer, maxHeaderBytes int) (*upgradeRequest, error) {
 	req, err := readRequest(br, maxHeaderBytes)
-	if err == nil {
+	if err == nil && !req.isWebSocket() {
+		err = servePage(w, req) // a plain GET: the page of page.go, or 404
+	} else if err == nil {
 		if he := req.check(); he != nil {
 			err = he
 		}

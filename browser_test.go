@@ -1,0 +1,438 @@
+package main
+
+// browser_test.go: index.html in a real Chromium, headless, driven through
+// its DevTools protocol, which is itself JSON over WebSocket: the test speaks
+// it with the test client of client_test.go and the standard library only.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// findChromium returns Debian's Chromium, or skips (fails under CI) without it.
+func findChromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "Chromium not found: apt-get install chromium"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// startChromium runs a headless Chromium with its DevTools on a free port
+// and returns the DevTools address (host:port).
+func startChromium(t *testing.T) string {
+	bin := findChromium(t)
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "--window-size=1100,1000", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helper processes go with it
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			// "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+			if _, rest, ok := strings.Cut(sc.Text(), "DevTools listening on ws://"); ok {
+				host, _, _ := strings.Cut(rest, "/")
+				found <- host
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case host := <-found:
+		return host
+	case <-time.After(30 * time.Second):
+		t.Fatal("Chromium did not start its DevTools within 30 s")
+	}
+	return ""
+}
+
+// cdp is a DevTools protocol session with one page.
+type cdp struct {
+	t      *testing.T
+	ws     *testClient
+	wmu    sync.Mutex
+	nextID int
+
+	mu      sync.Mutex
+	waiting map[int]chan cdpReply
+	errors  []string // console errors and uncaught exceptions seen on the page
+}
+
+// cdpReply is the answer to one command.
+type cdpReply struct {
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// openPage connects to the first page target of the Chromium at devtools.
+func openPage(t *testing.T, devtools string) *cdp {
+	resp, err := http.Get("http://" + devtools + "/json/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []struct{ Type, WebSocketDebuggerURL string }
+	err = json.NewDecoder(resp.Body).Decode(&targets)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		if tg.Type != "page" {
+			continue
+		}
+		path := strings.TrimPrefix(tg.WebSocketDebuggerURL, "ws://"+devtools)
+		ws, err := dialWS(devtools, path) // no Origin: DevTools refuses pages' origins
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.t = t
+		c := &cdp{t: t, ws: ws, waiting: map[int]chan cdpReply{}}
+		go c.readLoop()
+		t.Cleanup(func() { ws.nc.Close() })
+		for _, domain := range []string{"Runtime", "Log", "Page"} {
+			c.call(domain+".enable", nil)
+		}
+		return c
+	}
+	t.Fatal("Chromium has no page target")
+	return nil
+}
+
+// readLoop hands replies to their callers and records the page's errors.
+func (c *cdp) readLoop() {
+	for {
+		var msg []byte
+		for { // a message may come in fragments
+			f, err := readClientSideFrame(c.ws.br)
+			if err != nil {
+				c.mu.Lock()
+				for id, ch := range c.waiting {
+					close(ch)
+					delete(c.waiting, id)
+				}
+				c.mu.Unlock()
+				return
+			}
+			msg = append(msg, f.payload...)
+			if f.fin {
+				break
+			}
+		}
+		var m struct {
+			ID     int             `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+			cdpReply
+		}
+		if json.Unmarshal(msg, &m) != nil {
+			continue
+		}
+		c.mu.Lock()
+		if ch, ok := c.waiting[m.ID]; ok && m.Method == "" {
+			ch <- m.cdpReply
+			delete(c.waiting, m.ID)
+		}
+		switch m.Method {
+		case "Runtime.exceptionThrown", "Log.entryAdded", "Runtime.consoleAPICalled":
+			s := string(m.Params)
+			if m.Method == "Runtime.exceptionThrown" || strings.Contains(s, `"level":"error"`) || strings.Contains(s, `"type":"error"`) {
+				c.errors = append(c.errors, m.Method+": "+s)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// readClientSideFrame reads one frame from a server other than ours
+// (Chromium's DevTools), without the checks readServerFrame applies to ours.
+func readClientSideFrame(r io.Reader) (testFrame, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return testFrame{}, err
+	}
+	f := testFrame{fin: h[0]&0x80 != 0, opcode: h[0] & 0x0F}
+	n := uint64(h[1] & 0x7F)
+	var ext [8]byte
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(r, ext[:2]); err != nil {
+			return f, err
+		}
+		n = uint64(ext[0])<<8 | uint64(ext[1])
+	case 127:
+		if _, err := io.ReadFull(r, ext[:]); err != nil {
+			return f, err
+		}
+		n = 0
+		for _, b := range ext {
+			n = n<<8 | uint64(b)
+		}
+	}
+	f.payload = make([]byte, n)
+	_, err := io.ReadFull(r, f.payload)
+	return f, err
+}
+
+// call sends a command and waits for its result.
+func (c *cdp) call(method string, params any) json.RawMessage {
+	c.t.Helper()
+	c.wmu.Lock()
+	c.nextID++
+	id := c.nextID
+	ch := make(chan cdpReply, 1)
+	c.mu.Lock()
+	c.waiting[id] = ch
+	c.mu.Unlock()
+	msg, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
+	_, err := c.ws.nc.Write(frames(testFrame{fin: true, opcode: 1, payload: msg}))
+	c.wmu.Unlock()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			c.t.Fatalf("%s: DevTools connection closed", method)
+		}
+		if r.Error != nil {
+			c.t.Fatalf("%s: %s", method, r.Error.Message)
+		}
+		return r.Result
+	case <-time.After(60 * time.Second):
+		c.t.Fatalf("%s: no answer in 60 s", method)
+	}
+	return nil
+}
+
+// eval runs an async JavaScript function body in the page and returns its
+// result, decoded into out; a thrown error fails the test.
+func (c *cdp) eval(body string, out any) {
+	c.t.Helper()
+	res := c.call("Runtime.evaluate", map[string]any{
+		"expression":    "(async () => {" + pageHelpers + body + "})()",
+		"awaitPromise":  true,
+		"returnByValue": true,
+	})
+	var r struct {
+		Result           struct{ Value json.RawMessage }
+		ExceptionDetails *struct {
+			Exception struct{ Description string }
+		}
+	}
+	if err := json.Unmarshal(res, &r); err != nil {
+		c.t.Fatal(err)
+	}
+	if r.ExceptionDetails != nil {
+		c.t.Fatalf("in the page: %s", r.ExceptionDetails.Exception.Description)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Result.Value, out); err != nil {
+			c.t.Fatalf("page result %s: %v", r.Result.Value, err)
+		}
+	}
+}
+
+// pageHelpers are defined in every eval: $ by id, and until(cond) that waits
+// for a condition on the page, polling, for 30 s at most.
+const pageHelpers = `
+const $ = (id) => document.getElementById(id);
+const until = async (what, cond) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > 30000) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+const entries = (kind) => Array.from(document.querySelectorAll('#log li[data-kind="' + kind + '"]'));
+`
+
+// screenshot saves a PNG of the page into dir and returns its path.
+func (c *cdp) screenshot(dir, name string) string {
+	res := c.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true})
+	var r struct{ Data string }
+	json.Unmarshal(res, &r)
+	png, err := base64.StdEncoding.DecodeString(r.Data)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		c.t.Fatalf("screenshot: not a PNG (%v)", err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	return path
+}
+
+// TestPageInChromium opens index.html from disk and from the server, and
+// uses it as a learner would: connect, send, read the log, disconnect.
+func TestPageInChromium(t *testing.T) {
+	devtools := startChromium(t)
+	var logs syncBuffer
+	addr, _ := startServerLog(t, nil, &logs)
+	file, err := filepath.Abs("index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shots, err := os.MkdirTemp("", "wsecho-screenshots-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", shots)
+
+	for _, tc := range []struct{ name, url string }{
+		{"file", "file://" + file},
+		{"http", "http://" + addr + "/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := openPage(t, devtools)
+			page.call("Page.navigate", map[string]any{"url": tc.url})
+			page.eval(`await until("the page to load", () => document.readyState === "complete" && $("connect"));`, nil)
+
+			// The default address: the article's port from disk, the page's own host over http.
+			var defURL string
+			page.eval(`return $("url").value;`, &defURL)
+			if want := map[string]string{"file": "ws://127.0.0.1:9999/", "http": "ws://" + addr + "/"}[tc.name]; defURL != want {
+				t.Fatalf("default server %q, want %q", defURL, want)
+			}
+
+			page.eval(fmt.Sprintf(`
+				$("url").value = %q;
+				$("connect").click();
+				await until("open", () => $("state").dataset.state === "open");`, "ws://"+addr+"/"), nil)
+
+			// Type a message and press Enter, as a person would.
+			page.eval(`$("text").focus();`, nil)
+			page.call("Input.insertText", map[string]any{"text": "hello, echo"})
+			page.call("Input.dispatchKeyEvent", map[string]any{"type": "keyDown", "key": "Enter", "code": "Enter",
+				"windowsVirtualKeyCode": 13, "text": "\r"})
+			page.call("Input.dispatchKeyEvent", map[string]any{"type": "keyUp", "key": "Enter", "code": "Enter",
+				"windowsVirtualKeyCode": 13})
+
+			texts := []string{"hello, echo", "你好，世界 🌍🚀", ""}
+			for i := range 100 {
+				texts = append(texts, fmt.Sprintf("message %d of 100", i+1))
+			}
+			var result struct {
+				Sent, Received, Matched int
+				Previews                []string
+				Sizes                   []string
+				BinarySize              string
+				FrameShown              bool
+			}
+			page.eval(fmt.Sprintf(`
+				const texts = %s;
+				await until("the typed message's echo", () => entries("recv").length === 1);
+				for (const s of texts.slice(1, 3)) { $("text").value = s; $("send-text").click(); }
+				$("binary-size").value = "1048576";
+				$("send-binary").click();
+				for (const s of texts.slice(3)) { $("text").value = s; $("send-text").click(); }
+				const total = texts.length + 1;
+				await until("every echo", () => entries("recv").length === total);
+				const recv = entries("recv");
+				return {
+					sent: entries("sent").length,
+					received: recv.length,
+					matched: recv.filter((li) => li.dataset.match === "yes").length,
+					previews: recv.filter((li) => li.dataset.type === "text").map((li) => li.querySelector(".preview").textContent),
+					sizes: recv.map((li) => li.dataset.size),
+					binarySize: (recv.find((li) => li.dataset.type === "binary") || {dataset: {}}).dataset.size,
+					frameShown: !$("frame-body").hidden && $("frame-fields").textContent.includes("Masking-key"),
+				};`, mustJSON(texts)), &result)
+			if result.Sent != 104 || result.Received != 104 || result.Matched != 104 {
+				t.Fatalf("sent %d, received %d, matching %d: want 104 each", result.Sent, result.Received, result.Matched)
+			}
+			for i, s := range texts {
+				if result.Previews[i] != mustJSON(s) {
+					t.Fatalf("echo %d shown as %s, want %s", i, result.Previews[i], mustJSON(s))
+				}
+			}
+			if result.BinarySize != "1048576" || !result.FrameShown {
+				t.Fatalf("binary echo size %q, frame drawn %v", result.BinarySize, result.FrameShown)
+			}
+			t.Logf("screenshot: %s", page.screenshot(shots, tc.name+"-exchange.png"))
+			page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844,
+				"deviceScaleFactor": 1, "mobile": true})
+			t.Logf("screenshot: %s", page.screenshot(shots, tc.name+"-phone.png"))
+			page.call("Emulation.clearDeviceMetricsOverride", nil)
+
+			var closed struct{ Code, Clean, State, Text string }
+			page.eval(`
+				$("disconnect").click();
+				await until("the close", () => entries("close").length === 1 && $("state").dataset.state === "closed");
+				const li = entries("close")[0];
+				return {code: li.dataset.code, clean: li.dataset.clean, state: $("state").dataset.state, text: li.textContent};`, &closed)
+			if closed.Code != "1000" || closed.Clean != "true" || !strings.Contains(closed.Text, "Normal Closure") {
+				t.Fatalf("close shown as %+v, want a clean 1000 Normal Closure", closed)
+			}
+			page.mu.Lock()
+			defer page.mu.Unlock()
+			if len(page.errors) > 0 {
+				t.Fatalf("console errors on the page:\n%s", strings.Join(page.errors, "\n"))
+			}
+		})
+	}
+	// The server's side of the same story: each page's connection closed
+	// cleanly by the client with 1000 after echoing all 104 messages.
+	if n := strings.Count(logs.String(), "code=1000 reason=bye by=client messages=104 bytes=1050303 "); n != 2 {
+		t.Fatalf("server logged %d clean closes after 104 echoes, want 2:\n%s", n, logs.String())
+	}
+}
+
+// mustJSON is v as JSON.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines to log into.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
