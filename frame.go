@@ -161,6 +161,7 @@ func isControl(opcode byte) bool { return opcode&0x8 != 0 }
 // send. scratch must hold maxFrameHeaderLen bytes; it keeps the header
 // reading free of allocations.
 func readFrameHeader(r io.Reader, scratch []byte, h *frameHeader) error {
+	*h = frameHeader{}
 	b := scratch[:2]
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
@@ -325,6 +326,8 @@ type wsConn struct {
 	messages int64 // messages echoed
 	bytes    int64 // payload bytes echoed
 
+	trace *tracer // -trace: prints every frame (nil: off, and nothing is computed)
+
 	peerCode    uint16 // the code of the client's Close, closeNoStatusRcvd if empty, 0 if none came
 	peerReason  string // the reason in the client's Close
 	clientFirst bool   // the client's Close came before ours
@@ -349,6 +352,9 @@ func (c *wsConn) writeFrame(frame []byte) error {
 		return errCloseSent
 	}
 	_, err := c.w.Write(frame)
+	if c.trace != nil {
+		c.trace.frameOut(frame)
+	}
 	return err
 }
 
@@ -371,6 +377,9 @@ func (c *wsConn) writeClose(code uint16, reason string) error {
 	c.closeSent = true
 	c.sentCode, c.sentReason = code, reason
 	_, err := c.w.Write(f[:2+n])
+	if c.trace != nil {
+		c.trace.frameOut(f[:2+n])
+	}
 	return err
 }
 
@@ -399,6 +408,8 @@ func (c *wsConn) closeStatus(err error) (code uint16, reason, by string) {
 func (c *wsConn) serve() error {
 	err := c.readFrames()
 	if pe, ok := errors.AsType[*protocolError](err); ok {
+		c.trace.note("failing the connection (RFC 6455 §7.1.7): Close %d (%s) %q, then TCP close",
+			pe.code, closeCodeName(pe.code), pe.reason)
 		c.writeClose(pe.code, pe.reason) // best effort: the connection is failing anyway
 	}
 	return err
@@ -410,6 +421,9 @@ func (c *wsConn) readFrames() error {
 	h := &c.hdr
 	for {
 		if err := readFrameHeader(c.br, c.scratch[:], h); err != nil {
+			if _, ok := err.(*protocolError); ok && c.trace != nil {
+				c.trace.frameIn(h, err)
+			}
 			return err
 		}
 		if isControl(h.opcode) {
@@ -419,23 +433,11 @@ func (c *wsConn) readFrames() error {
 			}
 			continue
 		}
-
-		// Fragmentation, RFC 6455 §5.4: a message is a text or binary frame,
-		// then continuation frames until one has FIN set.
-		if h.opcode == opContinuation {
-			if c.msgOp == 0 {
-				return errNoMessage
-			}
-		} else {
-			if c.msgOp != 0 {
-				return errMessageOpen
-			}
-			c.startMessage(h.opcode)
+		err := c.dataFrame()
+		if c.trace != nil {
+			c.trace.frameIn(h, err)
 		}
-		if h.length > uint64(c.maxMessage)-uint64(len(c.msg)-msgHeadroom) {
-			return errMessageTooBig // before reading (or allocating for) a single byte of it
-		}
-		if err := c.readPayload(int(h.length)); err != nil {
+		if err != nil {
 			return err
 		}
 		if h.fin {
@@ -444,6 +446,27 @@ func (c *wsConn) readFrames() error {
 			}
 		}
 	}
+}
+
+// dataFrame reads a text, binary or continuation frame's payload into the
+// message, after the rules of fragmentation (RFC 6455 §5.4): a message is a
+// text or binary frame, then continuation frames until one has FIN set.
+func (c *wsConn) dataFrame() error {
+	h := &c.hdr
+	if h.opcode == opContinuation {
+		if c.msgOp == 0 {
+			return errNoMessage
+		}
+	} else {
+		if c.msgOp != 0 {
+			return errMessageOpen
+		}
+		c.startMessage(h.opcode)
+	}
+	if h.length > uint64(c.maxMessage)-uint64(len(c.msg)-msgHeadroom) {
+		return errMessageTooBig // before reading (or allocating for) a single byte of it
+	}
+	return c.readPayload(int(h.length))
 }
 
 // startMessage opens a message of type op, reusing the message buffer.
@@ -472,7 +495,14 @@ func (c *wsConn) readPayload(n int) error {
 		end := min(cap(c.msg), start+n-pos)
 		k, err := c.br.Read(c.msg[start:end])
 		c.msg = c.msg[:start+k]
-		pos = maskBytes(c.hdr.maskingKey, pos, c.msg[start:start+k])
+		chunk := c.msg[start : start+k]
+		if c.trace != nil {
+			c.trace.payloadChunk(pos, chunk, true)
+		}
+		pos = maskBytes(c.hdr.maskingKey, pos, chunk)
+		if c.trace != nil {
+			c.trace.payloadChunk(pos-k, chunk, false)
+		}
 		if c.msgOp == opText && !c.checkUTF8() {
 			return errInvalidUTF8
 		}
@@ -593,10 +623,18 @@ func (c *wsConn) endMessage() error {
 func (c *wsConn) control() (done bool, err error) {
 	n := int(c.hdr.length) // at most 125: readFrameHeader checked it
 	p := c.ctrl[2 : 2+n]
-	if _, err := io.ReadFull(c.br, p); err != nil {
+	_, err = io.ReadFull(c.br, p)
+	if c.trace != nil {
+		c.trace.payloadChunk(0, p, true)
+		maskBytes(c.hdr.maskingKey, 0, p)
+		c.trace.payloadChunk(0, p, false)
+		c.trace.frameIn(&c.hdr, err)
+	} else {
+		maskBytes(c.hdr.maskingKey, 0, p)
+	}
+	if err != nil {
 		return false, noEOF(err)
 	}
-	maskBytes(c.hdr.maskingKey, 0, p)
 	switch c.hdr.opcode {
 	case opPing: // §5.5.2: a pong with the same application data
 		putServerHeader(c.ctrl[:], opPong, n)
@@ -629,6 +667,7 @@ func (c *wsConn) closeReceived(p []byte) error {
 		c.peerReason = string(p[2:])
 	}
 	c.peerCode = code
+	c.trace.note("<- Close from the client: %d (%s), reason %q", code, closeCodeName(code), c.peerReason)
 	reply := code
 	if code == closeNoStatusRcvd {
 		reply = 0 // 1005 is never put on the wire: an empty Close answers an empty Close

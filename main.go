@@ -47,6 +47,7 @@ type config struct {
 	maxHeaderBytes   byteSize
 	handshakeTimeout time.Duration
 	shutdownTimeout  time.Duration
+	trace            bool
 }
 
 // parseFlags reads the command line into a config.
@@ -69,6 +70,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.Var(&cfg.maxHeaderBytes, "max-header-bytes", "largest upgrade request head, a `size` in bytes; a larger one gets 431")
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", cfg.handshakeTimeout, "time a client has to send its whole upgrade request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", cfg.shutdownTimeout, "on SIGINT/SIGTERM, time clients have to answer the server's Close 1001")
+	fs.BoolVar(&cfg.trace, "trace", false, "print every handshake and frame to stderr, laid out as in the article")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -120,8 +122,9 @@ func (b *byteSize) Set(s string) error {
 
 // server accepts connections and keeps track of them for the shutdown.
 type server struct {
-	cfg config
-	log *slog.Logger
+	cfg      config
+	log      *slog.Logger
+	traceOut io.Writer // where -trace writes (stderr)
 
 	mu      sync.Mutex
 	ln      net.Listener         // set by serve, closed by shutdown
@@ -132,7 +135,7 @@ type server struct {
 
 // newServer makes a server with the given settings, logging to log.
 func newServer(cfg config, log *slog.Logger) *server {
-	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]*wsConn)}
+	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]*wsConn), traceOut: &lockedWriter{w: os.Stderr}}
 }
 
 // listen opens the listening TCP socket with the options of sockopt_linux.go.
@@ -227,9 +230,13 @@ func (s *server) serveConn(nc net.Conn) {
 		s.log.Warn("socket options", "remote", remote, "err", err)
 	}
 
+	var tr *tracer
+	if s.cfg.trace {
+		tr = newTracer(s.traceOut, remote)
+	}
 	nc.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
 	br := bufio.NewReaderSize(nc, readBufferSize)
-	req, err := handshake(br, nc, int(s.cfg.maxHeaderBytes))
+	req, err := handshake(br, nc, int(s.cfg.maxHeaderBytes), tr)
 	if err != nil {
 		if he, ok := errors.AsType[*httpError](err); ok {
 			s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
@@ -244,6 +251,7 @@ func (s *server) serveConn(nc net.Conn) {
 	nc.SetDeadline(time.Time{})
 
 	ws = newWSConn(br, nc, int64(s.cfg.maxMessage))
+	ws.trace = tr
 	start := time.Now()
 	s.track(nc, ws)
 	s.log.Info("open", "remote", remote, "path", req.target, "origin", req.origin)
@@ -342,6 +350,9 @@ func main() {
 	log.Info("WebSocket echo server listening on " + url + "  (try: websocat " + url + ", or open " + page + " in a browser)")
 
 	srv := newServer(cfg, log)
+	if cfg.trace {
+		srv.traceOut.Write([]byte(sockoptSummary(cfg.handshakeTimeout)))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)

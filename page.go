@@ -9,7 +9,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -27,20 +26,21 @@ func (req *upgradeRequest) isWebSocket() bool {
 	return hasToken(req.upgrade, "websocket") || req.keys > 0
 }
 
-// servePage answers a plain HTTP request: GET or HEAD of / or /index.html
-// gets the page, another path 404, another method 405. The connection
-// closes after the answer (Connection: close), so no keep-alive to manage.
-func servePage(w io.Writer, req *upgradeRequest) error {
+// pageResponse answers a plain HTTP request: GET or HEAD of / or
+// /index.html gets the page (and errPageServed), another path 404, another
+// method 405 (an *httpError). The connection closes after the answer
+// (Connection: close), so there is no keep-alive to manage.
+func pageResponse(req *upgradeRequest) ([]byte, error) {
 	switch {
 	case req.method != "GET" && req.method != "HEAD":
-		return &httpError{status: 405, msg: req.method + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
+		return nil, &httpError{status: 405, msg: req.method + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
 	case req.hosts != 1:
-		return badRequest("need exactly one Host header") // RFC 9112 §3.2
+		return nil, badRequest("need exactly one Host header") // RFC 9112 §3.2
 	}
 	switch requestPath(req.target) {
 	case "/", "/index.html":
 	default:
-		return &httpError{status: 404, msg: "not found: this server has / (the page) and WebSocket upgrades"}
+		return nil, &httpError{status: 404, msg: "not found: this server has / (the page) and WebSocket upgrades"}
 	}
 	var b strings.Builder
 	b.WriteString("HTTP/1.1 200 OK\r\n")
@@ -53,10 +53,7 @@ func servePage(w io.Writer, req *upgradeRequest) error {
 	if req.method == "GET" { // HEAD: the same headers, no body (RFC 9110 §9.3.2)
 		resp = append(resp, indexHTML...)
 	}
-	if _, err := w.Write(resp); err != nil {
-		return err
-	}
-	return errPageServed
+	return resp, errPageServed
 }
 
 // requestPath is the path of a request target, without its query: "/" for

@@ -4,6 +4,7 @@ package main
 // golang.org/x/sys/unix. Each option says what it buys an echo server.
 
 import (
+	"fmt"
 	"net"
 	"syscall"
 	"time"
@@ -85,4 +86,16 @@ func tuneConn(nc net.Conn) error {
 		return err
 	}
 	return serr
+}
+
+// sockoptSummary says, for -trace, which options every socket gets and why.
+func sockoptSummary(handshakeTimeout time.Duration) string {
+	return fmt.Sprintf(`socket options (sockopt_linux.go):
+    listener:   SO_REUSEADDR=1 (rebind at once after a restart)
+                TCP_DEFER_ACCEPT=%ds (accept only once the request's first bytes arrived)
+    connection: TCP_NODELAY=1 (an echo leaves at once, not after the previous ACK)
+                SO_KEEPALIVE=1 TCP_KEEPIDLE=%ds TCP_KEEPINTVL=%ds TCP_KEEPCNT=%d (find peers that vanished)
+                TCP_USER_TIMEOUT=%dms (give up on data unacknowledged that long)
+`, max(1, int(handshakeTimeout/time.Second)), int(keepIdle/time.Second), int(keepInterval/time.Second), keepCount,
+		int(userTimeout/time.Millisecond))
 }

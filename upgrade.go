@@ -88,12 +88,49 @@ func badRequest(msg string) *httpError { return &httpError{status: 400, msg: msg
 // errHeaderTooLarge answers a request head over the limit (RFC 6585 §5).
 var errHeaderTooLarge = &httpError{status: 431, msg: "request header too large"}
 
+// handshake is the whole of article 3.3 on the server's side: read the
+// request from br, check it, and write the answer to w: the 101 that
+// switches the connection to frames, or an HTTP error after which the
+// connection closes. The error is the *httpError that was answered,
+// errPageServed for a plain HTTP request that got the page, or the I/O
+// error that cut the request short (nothing can be answered then).
+func handshake(br *bufio.Reader, w io.Writer, maxHeaderBytes int, tr *tracer) (*upgradeRequest, error) {
+	req, err := readRequest(br, maxHeaderBytes, tr)
+	var resp []byte
+	switch {
+	case err != nil:
+	case !req.isWebSocket():
+		resp, err = pageResponse(req) // a plain GET: the page of page.go, or 404
+	default:
+		if he := req.check(); he != nil {
+			err = he
+		} else {
+			resp = switchingProtocols(req.key)
+		}
+	}
+	if he, ok := errors.AsType[*httpError](err); ok {
+		resp = errorResponse(he)
+	}
+	if resp == nil {
+		return nil, err // cut short: there is nobody to answer
+	}
+	_, werr := w.Write(resp)
+	tr.handshake(req, resp)
+	if err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	return req, nil
+}
+
 // readRequest reads the request line and header fields up to the blank line
 // that ends them, from br, however the bytes were split into reads. Bytes
 // after the blank line stay in br: they are the client's first frames.
-// maxBytes bounds the whole head. The error is an *httpError to answer, or
+// maxBytes bounds the whole head; tr, if not nil, keeps the raw lines. The error is an *httpError to answer, or
 // the I/O error that cut the request short (nothing can be answered then).
-func readRequest(br *bufio.Reader, maxBytes int) (*upgradeRequest, error) {
+func readRequest(br *bufio.Reader, maxBytes int, tr *tracer) (*upgradeRequest, error) {
 	req := &upgradeRequest{}
 	total := 0
 	first := true
@@ -102,6 +139,7 @@ func readRequest(br *bufio.Reader, maxBytes int) (*upgradeRequest, error) {
 		if err != nil {
 			return nil, err
 		}
+		tr.requestLine(line)
 		total += len(line)
 		line = trimEOL(line)
 		if first {
@@ -330,32 +368,4 @@ func isToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// handshake is the whole of article 3.3 on the server's side: read the
-// request from br, check it, and write the answer to w: the 101 that
-// switches the connection to frames, or an HTTP error after which the
-// connection closes. The error is the *httpError that was answered,
-// errPageServed for a plain HTTP request that got the page, or the I/O
-// error that cut the request short (nothing can be answered then).
-func handshake(br *bufio.Reader, w io.Writer, maxHeaderBytes int) (*upgradeRequest, error) {
-	req, err := readRequest(br, maxHeaderBytes)
-	if err == nil && !req.isWebSocket() {
-		err = servePage(w, req) // a plain GET: the page of page.go, or 404
-	} else if err == nil {
-		if he := req.check(); he != nil {
-			err = he
-		}
-	}
-	if he, ok := errors.AsType[*httpError](err); ok {
-		w.Write(errorResponse(he)) // the connection closes next: a failed write changes nothing
-		return nil, he
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(switchingProtocols(req.key)); err != nil {
-		return nil, err
-	}
-	return req, nil
 }

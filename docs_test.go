@@ -1,0 +1,142 @@
+package main
+
+// docs_test.go: the code is a text to read next to the article, and the
+// README is its map. These tests keep the map true.
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// topLevelNames returns the top-level identifiers declared in a Go file:
+// functions, methods (by their own name), types, constants and variables.
+func topLevelNames(t *testing.T, file string) (map[string]bool, *ast.File, *token.FileSet) {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			names[d.Name.Name] = true
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					names[s.Name.Name] = true
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						names[n.Name] = true
+					}
+				}
+			}
+		}
+	}
+	return names, f, fset
+}
+
+// TestREADMEReferencesExist: every `file.go:name` in the README names a
+// declaration in that file, and every code quote in the last column of the
+// "gets wrong" table is found, as written, in a file its cell names.
+func TestREADMEReferencesExist(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := regexp.MustCompile("`([a-z_]+\\.go):([A-Za-z_][A-Za-z0-9_]*)`")
+	refs := ref.FindAllStringSubmatch(string(readme), -1)
+	if len(refs) < 20 {
+		t.Fatalf("only %d code references in the README", len(refs))
+	}
+	for _, m := range refs {
+		names, _, _ := topLevelNames(t, m[1])
+		if !names[m[2]] {
+			t.Errorf("README refers to %s:%s, which %s does not declare", m[1], m[2], m[1])
+		}
+	}
+
+	_, table, ok := strings.Cut(string(readme), "## What the article's server gets wrong")
+	if !ok {
+		t.Fatal("README lacks the section on the article's server")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	quote := regexp.MustCompile("`([^`]+)`")
+	rows := 0
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		if len(cells) != 3 || strings.HasPrefix(cells[0], "---") || cells[0] == "the article's code" {
+			continue
+		}
+		rows++
+		ours := cells[2]
+		var sources []string
+		for _, m := range ref.FindAllStringSubmatch(ours, -1) {
+			src, err := os.ReadFile(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			sources = append(sources, string(src))
+		}
+		if len(sources) == 0 {
+			t.Errorf("row %q names no file of ours", cells[0])
+		}
+		for _, m := range quote.FindAllStringSubmatch(ref.ReplaceAllString(ours, ""), -1) {
+			found := false
+			for _, src := range sources {
+				found = found || strings.Contains(src, m[1])
+			}
+			if !found {
+				t.Errorf("row %q quotes %q, which is not in the files it names", cells[0], m[1])
+			}
+		}
+	}
+	if rows < 8 {
+		t.Fatalf("found %d rows in the table of the article's mistakes", rows)
+	}
+}
+
+// TestEveryDeclarationHasAComment: every top-level identifier of the
+// server's files carries a comment (its own, or its group's).
+func TestEveryDeclarationHasAComment(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		_, f, fset := topLevelNames(t, file)
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Doc == nil && d.Name.Name != "main" {
+					t.Errorf("%s: func %s has no comment", fset.Position(d.Pos()), d.Name.Name)
+				}
+			case *ast.GenDecl:
+				if d.Tok == token.IMPORT || d.Doc != nil {
+					continue
+				}
+				for _, s := range d.Specs {
+					var doc, line *ast.CommentGroup
+					name := ""
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						doc, line, name = s.Doc, s.Comment, s.Name.Name
+					case *ast.ValueSpec:
+						doc, line, name = s.Doc, s.Comment, s.Names[0].Name
+					}
+					if doc == nil && line == nil {
+						t.Errorf("%s: %s has no comment", fset.Position(s.Pos()), name)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,261 @@
+package main
+
+// trace.go is -trace: it prints what crosses the wire, laid out as the
+// article lays it out, so the reader can see 3.3 and 3.4 happen. Without
+// -trace a connection has no tracer (nil) and nothing here runs.
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// tracePreview is how many payload bytes a frame's trace shows.
+const tracePreview = 16
+
+// lockedWriter lets every connection's tracer share stderr, a block at a time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Write writes p whole before another tracer's block.
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// tracer prints one connection's handshake and frames.
+type tracer struct {
+	out    io.Writer    // shared by all connections
+	prefix string       // "[remote] " before every block
+	b      bytes.Buffer // the block being written
+
+	request  bytes.Buffer       // the raw upgrade request, as its lines arrive
+	masked   [tracePreview]byte // the first payload bytes of the frame being read, as received
+	unmasked [tracePreview]byte // the same bytes after unmasking
+	seen     int                // how many of them were captured
+}
+
+// newTracer traces the connection from remote to out.
+func newTracer(out io.Writer, remote string) *tracer {
+	return &tracer{out: out, prefix: "[" + remote + "] "}
+}
+
+// flush writes the block with the connection's prefix on its first line.
+func (t *tracer) flush() {
+	t.out.Write(append([]byte(t.prefix), t.b.Bytes()...))
+	t.b.Reset()
+}
+
+// requestLine records one line of the upgrade request, as received.
+func (t *tracer) requestLine(line []byte) {
+	if t != nil {
+		t.request.Write(line)
+	}
+}
+
+// handshake prints the request as received, the accept computation of
+// article 3.3.3 step by step, and the response as sent.
+func (t *tracer) handshake(req *upgradeRequest, response []byte) {
+	if t == nil {
+		return
+	}
+	fmt.Fprintf(&t.b, "upgrade request as received (%d bytes), article 3.3.1:\n", t.request.Len())
+	quoteLines(&t.b, t.request.Bytes())
+	if req != nil && req.keys == 1 && bytes.HasPrefix(response, []byte("HTTP/1.1 101")) {
+		sum := sha1.Sum([]byte(req.key + websocketGUID))
+		fmt.Fprintf(&t.b, "  Sec-WebSocket-Accept, article 3.3.3:\n")
+		fmt.Fprintf(&t.b, "    key + GUID  = %q + %q\n", req.key, websocketGUID)
+		fmt.Fprintf(&t.b, "    SHA-1 (hex) = %x\n", sum)
+		fmt.Fprintf(&t.b, "    base64      = %s\n", base64.StdEncoding.EncodeToString(sum[:]))
+	}
+	fmt.Fprintf(&t.b, "  response as sent, article 3.3.2:\n")
+	head, _, _ := bytes.Cut(response, []byte("\r\n\r\n"))
+	quoteLines(&t.b, append(head, "\r\n\r\n"...))
+	t.flush()
+}
+
+// quoteLines writes each line of p after "  | ", with its line end shown.
+func quoteLines(b *bytes.Buffer, p []byte) {
+	for len(p) > 0 {
+		line, rest, _ := bytes.Cut(p, []byte("\n"))
+		p = rest
+		fmt.Fprintf(b, "    | %s\\n\n", strings.ReplaceAll(string(line), "\r", `\r`))
+	}
+}
+
+// payloadChunk records the first bytes of the payload of the frame being
+// read: before unmasking (masked) and after.
+func (t *tracer) payloadChunk(pos int, chunk []byte, masked bool) {
+	if pos >= tracePreview {
+		return
+	}
+	if masked {
+		copy(t.masked[pos:], chunk)
+	} else {
+		t.seen = pos + copy(t.unmasked[pos:], chunk)
+	}
+}
+
+// frameIn prints a frame the client sent, after its payload (or as much
+// of it as arrived), and readies the previews for the next frame.
+func (t *tracer) frameIn(h *frameHeader, err error) {
+	fmt.Fprintf(&t.b, "<- frame from the client:\n")
+	t.diagram(h.fin, h.rsv1, h.rsv2, h.rsv3, h.opcode, h.mask, h.payloadLen, h.length)
+	if h.mask {
+		fmt.Fprintf(&t.b, "    Masking-key: % x\n", h.maskingKey)
+		n := min(t.seen, int(h.length))
+		fmt.Fprintf(&t.b, "    Payload Data, %d bytes:\n", h.length)
+		fmt.Fprintf(&t.b, "      as received (masked): %s\n", hexPreview(t.masked[:n], h.length))
+		fmt.Fprintf(&t.b, "      unmasked (3.4.2):     %s\n", previewBytes(t.unmasked[:n], h.length, h.opcode))
+	}
+	if err != nil {
+		fmt.Fprintf(&t.b, "    rejected: %v\n", err)
+	}
+	t.seen = 0
+	t.flush()
+}
+
+// frameOut prints a frame the server sends, decoded from its bytes.
+func (t *tracer) frameOut(frame []byte) {
+	b0, b1 := frame[0], frame[1]
+	n, hl := uint64(b1&0x7F), 2
+	switch n {
+	case 126:
+		n, hl = uint64(binary.BigEndian.Uint16(frame[2:])), 4
+	case 127:
+		n, hl = binary.BigEndian.Uint64(frame[2:]), 10
+	}
+	fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write):\n", hl, n)
+	t.diagram(b0&0x80 != 0, b0&0x40 != 0, b0&0x20 != 0, b0&0x10 != 0, b0&0x0F, b1&0x80 != 0, b1&0x7F, n)
+	fmt.Fprintf(&t.b, "    Masking-key: none (a server never masks, RFC 6455 §5.1)\n")
+	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, b0&0x0F))
+	t.flush()
+}
+
+// diagram draws a header's first two bytes under the article's 3.4.1
+// boxes, then names each field and the extended length.
+func (t *tracer) diagram(fin, rsv1, rsv2, rsv3 bool, opcode byte, mask bool, payloadLen byte, length uint64) {
+	bit := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(&t.b, "     0                   1\n")
+	fmt.Fprintf(&t.b, "     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5\n")
+	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
+	fmt.Fprintf(&t.b, "    |F|R|R|R| opcode|M| Payload len |\n")
+	fmt.Fprintf(&t.b, "    |I|S|S|S|  (4)  |A|     (7)     |\n")
+	fmt.Fprintf(&t.b, "    |N|V|V|V|       |S|             |\n")
+	fmt.Fprintf(&t.b, "    | |1|2|3|       |K|             |\n")
+	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
+	fmt.Fprintf(&t.b, "    |%d|%d|%d|%d|%s|%d|%s|\n", bit(fin), bit(rsv1), bit(rsv2), bit(rsv3),
+		spacedBits(uint64(opcode), 4), bit(mask), spacedBits(uint64(payloadLen), 7))
+	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
+	fmt.Fprintf(&t.b, "    FIN=%d RSV1=%d RSV2=%d RSV3=%d opcode=0x%X (%s) MASK=%d Payload len=%d\n",
+		bit(fin), bit(rsv1), bit(rsv2), bit(rsv3), opcode, opcodeName(opcode), bit(mask), payloadLen)
+	switch payloadLen {
+	case 126:
+		fmt.Fprintf(&t.b, "    Extended payload length (16 bits): %d\n", length)
+	case 127:
+		fmt.Fprintf(&t.b, "    Extended payload length (64 bits): %d\n", length)
+	default:
+		fmt.Fprintf(&t.b, "    Extended payload length: none (Payload len is the length)\n")
+	}
+}
+
+// spacedBits writes the low n bits of v as "0 0 0 1".
+func spacedBits(v uint64, n int) string {
+	s := make([]string, n)
+	for i := range n {
+		s[i] = fmt.Sprint(v >> (n - 1 - i) & 1)
+	}
+	return strings.Join(s, " ")
+}
+
+// opcodeName is an opcode's meaning (RFC 6455 §5.2).
+func opcodeName(op byte) string {
+	switch op {
+	case opContinuation:
+		return "continuation"
+	case opText:
+		return "text"
+	case opBinary:
+		return "binary"
+	case opClose:
+		return "close"
+	case opPing:
+		return "ping"
+	case opPong:
+		return "pong"
+	}
+	return "reserved"
+}
+
+// hexPreview is the first bytes in hex, with "..." when the payload is longer.
+func hexPreview(p []byte, total uint64) string {
+	s := fmt.Sprintf("% x", p)
+	if uint64(len(p)) < total {
+		s += " ..."
+	}
+	if s == "" {
+		s = "(empty)"
+	}
+	return s
+}
+
+// previewBytes is hexPreview, followed by the text when the bytes are
+// printable UTF-8 (a text frame, or a close reason after its code).
+func previewBytes(p []byte, total uint64, opcode byte) string {
+	s := hexPreview(p, total)
+	text := p
+	if opcode == opClose && len(p) >= 2 {
+		code := binary.BigEndian.Uint16(p)
+		s += fmt.Sprintf("  code %d (%s)", code, closeCodeName(code))
+		text = p[2:]
+	}
+	if len(text) == 0 || opcode == opBinary {
+		return s
+	}
+	for len(text) > 0 && !utf8.Valid(text) { // a preview may cut a character in two
+		text = text[:len(text)-1]
+	}
+	if printable(text) {
+		s += fmt.Sprintf("  %q", text)
+		if uint64(len(p)) < total {
+			s += " ..."
+		}
+	}
+	return s
+}
+
+// printable says whether every rune of text is printable (or a space).
+func printable(text []byte) bool {
+	if len(text) == 0 {
+		return false
+	}
+	for _, r := range string(text) {
+		if r < ' ' && r != '\t' || r == 0x7F {
+			return false
+		}
+	}
+	return true
+}
+
+// note prints one line about the connection: the close handshake, say.
+func (t *tracer) note(format string, args ...any) {
+	if t == nil {
+		return
+	}
+	fmt.Fprintf(&t.b, format+"\n", args...)
+	t.flush()
+}
