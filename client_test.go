@@ -192,6 +192,10 @@ func startServerLog(t testing.TB, mod func(*config), logTo io.Writer) (addr stri
 		maxHeaderBytes:   defaultMaxHeaderBytes,
 		handshakeTimeout: 5 * time.Second,
 		shutdownTimeout:  2 * time.Second,
+		pingInterval:     defaultPingInterval,
+		idleTimeout:      defaultIdleTimeout,
+		writeTimeout:     defaultWriteTimeout,
+		maxConns:         10000,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -338,4 +342,5 @@ func (c *testClient) expectEOF() {
 	if n, err := io.Copy(io.Discard, c.br); err != nil || n != 0 {
 		c.t.Fatalf("after close: %d more bytes, err %v; want a clean EOF", n, err)
 	}
+	c.nc.Close() // as a client does once the server has closed
 }

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -320,8 +322,14 @@ type wsConn struct {
 	msgOp   byte                    // opText or opBinary while a message is open, 0 between messages
 	checked int                     // how much of a text message's payload is known to be valid UTF-8
 
-	wmu       sync.Mutex // one frame at a time on the wire: the shutdown may send a Close meanwhile
-	closeSent bool       // a Close went out: no data frame may follow it (§5.5.1)
+	nc       net.Conn     // the TCP connection, for deadlines (nil in tests that use a plain writer)
+	timeouts connTimeouts // keepalive and write limits (limits.go)
+
+	wmu           sync.Mutex // one frame at a time on the wire: a ping or the shutdown's Close may come meanwhile
+	closeSent     bool       // a Close went out: no data frame may follow it (§5.5.1)
+	inMessage     bool       // a message is being received: the shutdown's Close waits for its echo
+	goingAway     bool       // the server is shutting down: Close 1001 after the current message
+	writeDeadline time.Time  // the write deadline in force
 
 	messages int64 // messages echoed
 	bytes    int64 // payload bytes echoed
@@ -343,25 +351,54 @@ func newWSConn(br *bufio.Reader, w io.Writer, maxMessage int64) *wsConn {
 // errCloseSent reports a write refused because a Close frame already went out.
 var errCloseSent = errors.New("websocket: close frame already sent")
 
-// writeFrame writes one whole data, ping or pong frame in one write, unless
-// a Close has gone out before it (RFC 6455 §5.5.1).
+// writeFrame writes one whole ping or pong frame in one write, unless a
+// Close has gone out before it (RFC 6455 §5.5.1).
 func (c *wsConn) writeFrame(frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closeSent {
 		return errCloseSent
 	}
-	_, err := c.w.Write(frame)
+	err := c.write(frame)
 	if c.trace != nil {
 		c.trace.frameOut(frame)
 	}
 	return err
 }
 
+// writeEcho writes a message's echo and marks the message done; at shutdown
+// the Close 1001 the message held back follows it.
+func (c *wsConn) writeEcho(frame []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.inMessage = false
+	if c.closeSent {
+		return errCloseSent
+	}
+	err := c.write(frame)
+	if c.trace != nil {
+		c.trace.frameOut(frame)
+	}
+	if err == nil && c.goingAway {
+		c.closeLocked(closeGoingAway, "server shutting down")
+	}
+	return err
+}
+
 // writeClose sends a Close frame with code and reason (RFC 6455 §5.5.1), the
 // last frame this side sends. A zero code sends an empty Close, the answer
-// to an empty one. The reason is cut to fit a control frame.
+// to an empty one.
 func (c *wsConn) writeClose(code uint16, reason string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.closeLocked(code, reason)
+}
+
+// closeLocked is writeClose with wmu held. The reason is cut to fit a control frame.
+func (c *wsConn) closeLocked(code uint16, reason string) error {
+	if c.closeSent {
+		return errCloseSent
+	}
 	var f [2 + 125]byte
 	n := 0
 	if code != 0 {
@@ -369,14 +406,9 @@ func (c *wsConn) writeClose(code uint16, reason string) error {
 		n = 2 + copy(f[4:], reason)
 	}
 	putServerHeader(f[:], opClose, n)
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closeSent {
-		return errCloseSent
-	}
 	c.closeSent = true
 	c.sentCode, c.sentReason = code, reason
-	_, err := c.w.Write(f[:2+n])
+	err := c.write(f[:2+n])
 	if c.trace != nil {
 		c.trace.frameOut(f[:2+n])
 	}
@@ -471,6 +503,9 @@ func (c *wsConn) dataFrame() error {
 
 // startMessage opens a message of type op, reusing the message buffer.
 func (c *wsConn) startMessage(op byte) {
+	c.wmu.Lock()
+	c.inMessage = true
+	c.wmu.Unlock()
 	c.msgOp = op
 	c.checked = 0
 	if c.msg == nil {
@@ -602,7 +637,7 @@ func (c *wsConn) endMessage() error {
 	hl := serverHeaderLen(len(p))
 	frame := c.msg[msgHeadroom-hl:]
 	putServerHeader(frame, c.msgOp, len(p))
-	err := c.writeFrame(frame)
+	err := c.writeEcho(frame)
 	if err == nil {
 		c.messages++
 		c.bytes += int64(len(p))

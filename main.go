@@ -30,6 +30,9 @@ const (
 	defaultMaxHeaderBytes   = 8 << 10
 	defaultHandshakeTimeout = 10 * time.Second
 	defaultShutdownTimeout  = 5 * time.Second
+	defaultPingInterval     = 30 * time.Second
+	defaultIdleTimeout      = 60 * time.Second
+	defaultWriteTimeout     = 10 * time.Second
 )
 
 // readBufferSize is the per-connection bufio.Reader: a whole upgrade request
@@ -47,6 +50,11 @@ type config struct {
 	maxHeaderBytes   byteSize
 	handshakeTimeout time.Duration
 	shutdownTimeout  time.Duration
+	pingInterval     time.Duration
+	idleTimeout      time.Duration
+	writeTimeout     time.Duration
+	maxConns         int
+	origins          string
 	trace            bool
 }
 
@@ -58,6 +66,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		maxHeaderBytes:   defaultMaxHeaderBytes,
 		handshakeTimeout: defaultHandshakeTimeout,
 		shutdownTimeout:  defaultShutdownTimeout,
+		pingInterval:     defaultPingInterval,
+		idleTimeout:      defaultIdleTimeout,
+		writeTimeout:     defaultWriteTimeout,
 	}
 	fs := flag.NewFlagSet("wsecho", flag.ContinueOnError)
 	fs.SetOutput(output)
@@ -70,6 +81,11 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.Var(&cfg.maxHeaderBytes, "max-header-bytes", "largest upgrade request head, a `size` in bytes; a larger one gets 431")
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", cfg.handshakeTimeout, "time a client has to send its whole upgrade request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", cfg.shutdownTimeout, "on SIGINT/SIGTERM, time clients have to answer the server's Close 1001")
+	fs.DurationVar(&cfg.pingInterval, "ping-interval", cfg.pingInterval, "ping a client quiet this long; 0: never ping")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "close (1001) a client that sent nothing, not even a pong, this long; 0: never")
+	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "drop a client that does not read: a write (of up to 1 MiB) that waits this long; 0: never")
+	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most connections at once; past it a handshake gets 503 with Retry-After (0: the open-file limit less 64)")
+	fs.StringVar(&cfg.origins, "origin", "", "comma-separated `origins` allowed to connect, e.g. \"http://localhost:8000,null\"; others get 403 (empty: any)")
 	fs.BoolVar(&cfg.trace, "trace", false, "print every handshake and frame to stderr, laid out as in the article")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -77,10 +93,31 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.maxMessage < 1 || cfg.maxHeaderBytes < 64 || cfg.handshakeTimeout <= 0 || cfg.shutdownTimeout < 0 {
-		return cfg, errors.New("-max-message must be positive, -max-header-bytes at least 64, -handshake-timeout positive")
+	switch {
+	case cfg.maxMessage < 1:
+		return cfg, errors.New("-max-message must be at least 1 byte")
+	case cfg.maxHeaderBytes < 64:
+		return cfg, errors.New("-max-header-bytes must be at least 64")
+	case cfg.handshakeTimeout <= 0:
+		return cfg, errors.New("-handshake-timeout must be positive")
+	case cfg.shutdownTimeout < 0 || cfg.pingInterval < 0 || cfg.idleTimeout < 0 || cfg.writeTimeout < 0 || cfg.maxConns < 0:
+		return cfg, errors.New("timeouts and -max-conns cannot be negative")
+	}
+	if cfg.maxConns == 0 {
+		cfg.maxConns = max(1, openFileLimit()-64)
 	}
 	return cfg, nil
+}
+
+// originList splits -origin into its entries.
+func (cfg config) originList() []string {
+	var list []string
+	for o := range strings.SplitSeq(cfg.origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			list = append(list, o)
+		}
+	}
+	return list
 }
 
 // byteSize is a flag value in bytes that reads and prints binary suffixes: 64MiB.
@@ -125,6 +162,7 @@ type server struct {
 	cfg      config
 	log      *slog.Logger
 	traceOut io.Writer // where -trace writes (stderr)
+	origins  []string  // -origin, split
 
 	mu      sync.Mutex
 	ln      net.Listener         // set by serve, closed by shutdown
@@ -135,7 +173,8 @@ type server struct {
 
 // newServer makes a server with the given settings, logging to log.
 func newServer(cfg config, log *slog.Logger) *server {
-	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]*wsConn), traceOut: &lockedWriter{w: os.Stderr}}
+	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]*wsConn), traceOut: &lockedWriter{w: os.Stderr},
+		origins: cfg.originList()}
 }
 
 // listen opens the listening TCP socket with the options of sockopt_linux.go.
@@ -175,14 +214,20 @@ func (s *server) serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !s.track(nc, nil) {
-			nc.Close()
+		open, ok := s.track(nc, nil)
+		if !ok || open > s.cfg.maxConns+maxRefusing {
+			s.untrack(nc)
+			nc.Close() // shutting down, or flooded: not even a 503
 			continue
 		}
 		s.wg.Add(1)
-		go s.serveConn(nc)
+		go s.serveConn(nc, open > s.cfg.maxConns)
 	}
 }
+
+// maxRefusing is how many connections past -max-conns get their 503; more
+// are closed at once, so that a flood costs no goroutines.
+const maxRefusing = 256
 
 // isClosing says whether shutdown has begun.
 func (s *server) isClosing() bool {
@@ -191,16 +236,16 @@ func (s *server) isClosing() bool {
 	return s.closing
 }
 
-// track records a connection (ws is nil during its handshake); it reports
-// false once the shutdown has begun.
-func (s *server) track(nc net.Conn, ws *wsConn) bool {
+// track records a connection (ws is nil during its handshake) and returns
+// how many are open; ok is false once the shutdown has begun.
+func (s *server) track(nc net.Conn, ws *wsConn) (open int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing && ws == nil {
-		return false
+		return len(s.conns), false
 	}
 	s.conns[nc] = ws
-	return true
+	return len(s.conns), true
 }
 
 // untrack forgets a connection.
@@ -212,7 +257,7 @@ func (s *server) untrack(nc net.Conn) {
 
 // serveConn runs one connection: the handshake (upgrade.go), then frames
 // (frame.go) until the connection ends, then a log line that says how.
-func (s *server) serveConn(nc net.Conn) {
+func (s *server) serveConn(nc net.Conn, full bool) {
 	defer s.wg.Done()
 	defer s.untrack(nc)
 	remote := nc.RemoteAddr().String()
@@ -235,8 +280,10 @@ func (s *server) serveConn(nc net.Conn) {
 		tr = newTracer(s.traceOut, remote)
 	}
 	nc.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
-	br := bufio.NewReaderSize(nc, readBufferSize)
-	req, err := handshake(br, nc, int(s.cfg.maxHeaderBytes), tr)
+	kr := &keepaliveReader{nc: nc}
+	br := bufio.NewReaderSize(kr, readBufferSize)
+	rules := handshakeRules{maxHeaderBytes: int(s.cfg.maxHeaderBytes), origins: s.origins, full: full}
+	req, err := handshake(br, nc, rules, tr)
 	if err != nil {
 		if he, ok := errors.AsType[*httpError](err); ok {
 			s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
@@ -252,11 +299,14 @@ func (s *server) serveConn(nc net.Conn) {
 
 	ws = newWSConn(br, nc, int64(s.cfg.maxMessage))
 	ws.trace = tr
+	ws.nc = nc
+	ws.timeouts = connTimeouts{ping: s.cfg.pingInterval, idle: s.cfg.idleTimeout, write: s.cfg.writeTimeout}
+	kr.activate(ws)
 	start := time.Now()
 	s.track(nc, ws)
 	s.log.Info("open", "remote", remote, "path", req.target, "origin", req.origin)
 	if s.isClosing() { // the shutdown began during our handshake: it may have missed us
-		ws.writeClose(closeGoingAway, "server shutting down")
+		ws.goAway(time.Now().Add(s.cfg.shutdownTimeout))
 	}
 
 	err = ws.serve()
@@ -268,17 +318,21 @@ func (s *server) serveConn(nc net.Conn) {
 
 // closeTCP ends the connection with the server closing TCP first (RFC 6455
 // §7.1.1). Our FIN follows everything written; we then read until the
-// client's FIN, for closeLinger at most, because closing a socket that has
-// unread bytes sends a reset, and a reset can destroy the Close frame or
-// HTTP answer still on its way to the client.
+// client's FIN, for closeLinger and closeDrain bytes at most, because
+// closing a socket that has unread bytes sends a reset, and a reset can
+// destroy the Close frame or HTTP answer still on its way to the client.
+// A client that keeps sending past that gets the reset.
 func closeTCP(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.CloseWrite()
 		tc.SetReadDeadline(time.Now().Add(closeLinger))
-		io.Copy(io.Discard, tc)
+		io.CopyN(io.Discard, tc, closeDrain)
 	}
 	nc.Close()
 }
+
+// closeDrain is the most a closing connection reads and throws away.
+const closeDrain = 1 << 20
 
 // shutdown stops accepting, sends Close 1001 to every open WebSocket, waits
 // up to the shutdown timeout for the closing handshakes, then closes what
@@ -295,10 +349,7 @@ func (s *server) shutdown() {
 			nc.SetReadDeadline(time.Now())
 			continue
 		}
-		go func() {
-			nc.SetWriteDeadline(time.Now().Add(timeout)) // a client that does not read cannot hold us
-			ws.writeClose(closeGoingAway, "server shutting down")
-		}()
+		go ws.goAway(time.Now().Add(timeout))
 	}
 	s.mu.Unlock()
 

@@ -239,12 +239,19 @@ func TestFlags(t *testing.T) {
 	var help bytes.Buffer
 	parseFlags([]string{"-h"}, &help)
 	for _, want := range []string{"-addr", "127.0.0.1:9999", "-max-message", "64MiB", "-max-header-bytes", "8KiB",
-		"-handshake-timeout", "10s", "-shutdown-timeout", "5s"} {
+		"-handshake-timeout", "10s", "-shutdown-timeout", "5s", "-ping-interval", "30s", "-idle-timeout", "1m0s",
+		"-write-timeout", "-max-conns", "-origin", "-trace"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h does not show %q:\n%s", want, help.String())
 		}
 	}
-	for _, bad := range [][]string{{"-max-message", "lots"}, {"-max-message", "0"}, {"extra"}} {
+	if cfg.maxConns < 1 || cfg.pingInterval != 30*time.Second || cfg.idleTimeout != time.Minute || cfg.writeTimeout != 10*time.Second {
+		t.Fatalf("limits: %+v", cfg)
+	}
+	if got := (config{origins: " http://a.example ,null,, "}).originList(); len(got) != 2 || got[0] != "http://a.example" || got[1] != "null" {
+		t.Fatalf("originList = %q", got)
+	}
+	for _, bad := range [][]string{{"-max-message", "lots"}, {"-max-message", "0"}, {"extra"}, {"-ping-interval", "-1s"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

@@ -99,3 +99,13 @@ func sockoptSummary(handshakeTimeout time.Duration) string {
 `, max(1, int(handshakeTimeout/time.Second)), int(keepIdle/time.Second), int(keepInterval/time.Second), keepCount,
 		int(userTimeout/time.Millisecond))
 }
+
+// openFileLimit is the process's open-file limit (RLIMIT_NOFILE): each
+// connection is one file. Go raises the soft limit to the hard one at start.
+func openFileLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024
+	}
+	return int(min(rl.Cur, 1<<30))
+}

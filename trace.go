@@ -34,6 +34,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // tracer prints one connection's handshake and frames.
 type tracer struct {
+	mu     sync.Mutex   // the reader and a writer (a ping, the shutdown's Close) may trace at once
 	out    io.Writer    // shared by all connections
 	prefix string       // "[remote] " before every block
 	b      bytes.Buffer // the block being written
@@ -68,6 +69,8 @@ func (t *tracer) handshake(req *upgradeRequest, response []byte) {
 	if t == nil {
 		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	fmt.Fprintf(&t.b, "upgrade request as received (%d bytes), article 3.3.1:\n", t.request.Len())
 	quoteLines(&t.b, t.request.Bytes())
 	if req != nil && req.keys == 1 && bytes.HasPrefix(response, []byte("HTTP/1.1 101")) {
@@ -108,6 +111,8 @@ func (t *tracer) payloadChunk(pos int, chunk []byte, masked bool) {
 // frameIn prints a frame the client sent, after its payload (or as much
 // of it as arrived), and readies the previews for the next frame.
 func (t *tracer) frameIn(h *frameHeader, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	fmt.Fprintf(&t.b, "<- frame from the client:\n")
 	t.diagram(h.fin, h.rsv1, h.rsv2, h.rsv3, h.opcode, h.mask, h.payloadLen, h.length)
 	if h.mask {
@@ -126,6 +131,8 @@ func (t *tracer) frameIn(h *frameHeader, err error) {
 
 // frameOut prints a frame the server sends, decoded from its bytes.
 func (t *tracer) frameOut(frame []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	b0, b1 := frame[0], frame[1]
 	n, hl := uint64(b1&0x7F), 2
 	switch n {
@@ -256,6 +263,8 @@ func (t *tracer) note(format string, args ...any) {
 	if t == nil {
 		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	fmt.Fprintf(&t.b, format+"\n", args...)
 	t.flush()
 }

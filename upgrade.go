@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -70,6 +71,8 @@ func statusText(status int) string {
 		return "OK"
 	case 404:
 		return "Not Found"
+	case 403:
+		return "Forbidden"
 	case 405:
 		return "Method Not Allowed"
 	case 426:
@@ -88,14 +91,39 @@ func badRequest(msg string) *httpError { return &httpError{status: 400, msg: msg
 // errHeaderTooLarge answers a request head over the limit (RFC 6585 §5).
 var errHeaderTooLarge = &httpError{status: 431, msg: "request header too large"}
 
+// handshakeRules are the server's own conditions on a handshake, on top of
+// RFC 6455's: they come from the flags.
+type handshakeRules struct {
+	maxHeaderBytes int      // -max-header-bytes: a larger request head gets 431
+	origins        []string // -origin: the Origin values allowed; empty allows any
+	full           bool     // the server holds -max-conns connections: 503
+}
+
+// retryAfter is what a client refused for lack of room is told to wait (seconds).
+const retryAfter = "5"
+
+// check refuses a valid handshake that the server's rules do not allow:
+// an Origin not on the list (403, RFC 6455 §4.2.2 and §10.2), or no room (503).
+func (r handshakeRules) check(req *upgradeRequest) *httpError {
+	if len(r.origins) > 0 && req.origin != "" && !slices.ContainsFunc(r.origins, func(o string) bool {
+		return strings.EqualFold(o, req.origin)
+	}) {
+		return &httpError{status: 403, msg: "Origin " + strconv.Quote(req.origin) + " is not allowed here"}
+	}
+	if r.full {
+		return &httpError{status: 503, msg: "too many connections: try again later", header: "Retry-After: " + retryAfter}
+	}
+	return nil
+}
+
 // handshake is the whole of article 3.3 on the server's side: read the
 // request from br, check it, and write the answer to w: the 101 that
 // switches the connection to frames, or an HTTP error after which the
 // connection closes. The error is the *httpError that was answered,
 // errPageServed for a plain HTTP request that got the page, or the I/O
 // error that cut the request short (nothing can be answered then).
-func handshake(br *bufio.Reader, w io.Writer, maxHeaderBytes int, tr *tracer) (*upgradeRequest, error) {
-	req, err := readRequest(br, maxHeaderBytes, tr)
+func handshake(br *bufio.Reader, w io.Writer, rules handshakeRules, tr *tracer) (*upgradeRequest, error) {
+	req, err := readRequest(br, rules.maxHeaderBytes, tr)
 	var resp []byte
 	switch {
 	case err != nil:
@@ -103,6 +131,8 @@ func handshake(br *bufio.Reader, w io.Writer, maxHeaderBytes int, tr *tracer) (*
 		resp, err = pageResponse(req) // a plain GET: the page of page.go, or 404
 	default:
 		if he := req.check(); he != nil {
+			err = he
+		} else if he := rules.check(req); he != nil {
 			err = he
 		} else {
 			resp = switchingProtocols(req.key)

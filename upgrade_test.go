@@ -46,7 +46,7 @@ func TestArticleHandshake(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			br := bufio.NewReaderSize(r, readBufferSize)
 			var out bytes.Buffer
-			req, err := handshake(br, &out, defaultMaxHeaderBytes, nil)
+			req, err := handshake(br, &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func TestHandshakeStatuses(t *testing.T) {
 	for _, tt := range handshakeCases {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := handshake(bufio.NewReader(strings.NewReader(tt.req)), &out, defaultMaxHeaderBytes, nil)
+			_, err := handshake(bufio.NewReader(strings.NewReader(tt.req)), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
 			if he, ok := errors.AsType[*httpError](err); ok != (tt.status != 101) || ok && he.status != tt.status {
 				t.Fatalf("handshake error %v, want status %d", err, tt.status)
 			}
@@ -197,7 +197,7 @@ func TestHandshakeStatuses(t *testing.T) {
 func TestTruncatedRequest(t *testing.T) {
 	for _, cut := range []int{0, 10, len(articleRequest) - 2} {
 		var out bytes.Buffer
-		_, err := handshake(bufio.NewReader(strings.NewReader(articleRequest[:cut])), &out, defaultMaxHeaderBytes, nil)
+		_, err := handshake(bufio.NewReader(strings.NewReader(articleRequest[:cut])), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
 		if err == nil || out.Len() != 0 {
 			t.Fatalf("cut at %d: err %v, wrote %q", cut, err, out.String())
 		}
@@ -240,7 +240,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte("\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
-		req, err := handshake(bufio.NewReader(bytes.NewReader(in)), &out, 1024, nil)
+		req, err := handshake(bufio.NewReader(bytes.NewReader(in)), &out, handshakeRules{maxHeaderBytes: 1024}, nil)
 		if err == nil {
 			k, derr := base64.StdEncoding.DecodeString(req.key)
 			if derr != nil || len(k) != 16 || req.method != "GET" || req.version != "13" {
