@@ -301,13 +301,6 @@ func maskBytes(key [4]byte, pos int, b []byte) int {
 // header, so that header and payload leave in one write without a copy.
 const msgHeadroom = 10
 
-// Buffer sizes for messages: the first allocation, and the largest buffer
-// kept between messages (a larger one is dropped once its message is echoed).
-const (
-	msgInitialBuf = 4 << 10
-	msgKeepBuf    = 64 << 10
-)
-
 // wsConn is one connection after the upgrade: it reads frames, assembles
 // messages, answers control frames and writes the echoes.
 type wsConn struct {
@@ -319,10 +312,12 @@ type wsConn struct {
 	scratch [maxFrameHeaderLen]byte // its header bytes
 	ctrl    [2 + 125]byte           // a control frame: room for the reply's header, then the payload
 	msg     []byte                  // msgHeadroom bytes, then the payload of the message being assembled
+	msgBuf  *[]byte                 // the pooled buffer behind msg (buffers.go), nil if msg has none
 	msgOp   byte                    // opText or opBinary while a message is open, 0 between messages
 	checked int                     // how much of a text message's payload is known to be valid UTF-8
 
 	nc       net.Conn     // the TCP connection, for deadlines (nil in tests that use a plain writer)
+	kr       *connReader  // what br reads from, and where the connection waits when idle (nil in tests)
 	timeouts connTimeouts // keepalive and write limits (limits.go)
 
 	wmu           sync.Mutex // one frame at a time on the wire: a ping or the shutdown's Close may come meanwhile
@@ -335,6 +330,8 @@ type wsConn struct {
 	bytes    int64 // payload bytes echoed
 
 	trace *tracer // -trace: prints every frame (nil: off, and nothing is computed)
+
+	err error // how serve ended, for the log line
 
 	peerCode    uint16 // the code of the client's Close, closeNoStatusRcvd if empty, 0 if none came
 	peerReason  string // the reason in the client's Close
@@ -369,19 +366,19 @@ func (c *wsConn) writeFrame(frame []byte) error {
 // writeEcho writes a message's echo and marks the message done; at shutdown
 // the Close 1001 the message held back follows it.
 func (c *wsConn) writeEcho(frame []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.wmu.Lock() // no defer: this frame is on the hot path and on the goroutine's small stack
 	c.inMessage = false
-	if c.closeSent {
-		return errCloseSent
+	err := errCloseSent
+	if !c.closeSent {
+		err = c.write(frame)
+		if c.trace != nil {
+			c.trace.frameOut(frame)
+		}
+		if err == nil && c.goingAway {
+			c.closeLocked(closeGoingAway, "server shutting down")
+		}
 	}
-	err := c.write(frame)
-	if c.trace != nil {
-		c.trace.frameOut(frame)
-	}
-	if err == nil && c.goingAway {
-		c.closeLocked(closeGoingAway, "server shutting down")
-	}
+	c.wmu.Unlock()
 	return err
 }
 
@@ -440,8 +437,7 @@ func (c *wsConn) closeStatus(err error) (code uint16, reason, by string) {
 func (c *wsConn) serve() error {
 	err := c.readFrames()
 	if pe, ok := errors.AsType[*protocolError](err); ok {
-		c.trace.note("failing the connection (RFC 6455 §7.1.7): Close %d (%s) %q, then TCP close",
-			pe.code, closeCodeName(pe.code), pe.reason)
+		c.trace.failing(pe)
 		c.writeClose(pe.code, pe.reason) // best effort: the connection is failing anyway
 	}
 	return err
@@ -452,6 +448,11 @@ func (c *wsConn) serve() error {
 func (c *wsConn) readFrames() error {
 	h := &c.hdr
 	for {
+		if c.msgOp == 0 && c.br.Buffered() == 0 {
+			if err := c.idle(); err != nil { // between messages: hold no buffer while waiting
+				return err
+			}
+		}
 		if err := readFrameHeader(c.br, c.scratch[:], h); err != nil {
 			if _, ok := err.(*protocolError); ok && c.trace != nil {
 				c.trace.frameIn(h, err)
@@ -509,7 +510,7 @@ func (c *wsConn) startMessage(op byte) {
 	c.msgOp = op
 	c.checked = 0
 	if c.msg == nil {
-		c.msg = make([]byte, msgHeadroom, msgHeadroom+msgInitialBuf)
+		c.takeMsgBuf(msgClasses[0])
 	}
 	c.msg = c.msg[:msgHeadroom]
 }
@@ -548,13 +549,11 @@ func (c *wsConn) readPayload(n int) error {
 	return nil
 }
 
-// grow makes room for more of the message, doubling the buffer but never
-// past what the frame still has to deliver.
+// grow makes room for more of the message, about doubling the buffer
+// (through the pooled classes up to 64 KiB) but never past what the frame
+// still has to deliver: the buffer grows with the bytes that arrive.
 func (c *wsConn) grow(remaining int) {
-	add := min(max(cap(c.msg), msgInitialBuf), remaining)
-	b := make([]byte, len(c.msg), len(c.msg)+add)
-	copy(b, c.msg)
-	c.msg = b
+	c.takeMsgBuf(len(c.msg) + min(max(cap(c.msg)-msgHeadroom, msgClasses[0]), remaining))
 }
 
 // checkUTF8 checks the text message's new bytes. A sequence cut off at the
@@ -643,8 +642,8 @@ func (c *wsConn) endMessage() error {
 		c.bytes += int64(len(p))
 	}
 	c.msgOp = 0
-	if cap(c.msg) > msgHeadroom+msgKeepBuf {
-		c.msg = nil // a big message's buffer is not kept for the idle time after it
+	if c.msgBuf == nil {
+		c.msg = nil // a buffer larger than the pooled ones is not kept after its message
 	}
 	if err == errCloseSent {
 		return nil // we are closing: the client's Close will follow

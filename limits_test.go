@@ -307,8 +307,11 @@ func TestThousandVanishingClients(t *testing.T) {
 // stand-in for a bug in the frame code.
 type panicConn struct {
 	net.Conn
-	in  *bytes.Reader
-	out bytes.Buffer
+	in     *bytes.Reader
+	mu     sync.Mutex
+	out    bytes.Buffer
+	closed chan struct{}
+	once   sync.Once
 }
 
 func (p *panicConn) Read(b []byte) (int, error) {
@@ -317,8 +320,12 @@ func (p *panicConn) Read(b []byte) (int, error) {
 	}
 	return p.in.Read(b)
 }
-func (p *panicConn) Write(b []byte) (int, error)      { return p.out.Write(b) }
-func (p *panicConn) Close() error                     { return nil }
+func (p *panicConn) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+func (p *panicConn) Close() error                     { p.once.Do(func() { close(p.closed) }); return nil }
 func (p *panicConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
 func (p *panicConn) SetDeadline(time.Time) error      { return nil }
 func (p *panicConn) SetReadDeadline(time.Time) error  { return nil }
@@ -329,10 +336,17 @@ func (p *panicConn) SetWriteDeadline(time.Time) error { return nil }
 func TestPanicCostsOneConnection(t *testing.T) {
 	var logs syncBuffer
 	addr, srv := startServerLog(t, nil, &logs)
-	pc := &panicConn{in: bytes.NewReader([]byte(upgradeRequestText("x", "dGhlIHNhbXBsZSBub25jZQ==")))}
+	pc := &panicConn{in: bytes.NewReader([]byte(upgradeRequestText("x", "dGhlIHNhbXBsZSBub25jZQ=="))), closed: make(chan struct{})}
 	srv.wg.Add(1)
-	srv.serveConn(pc, false) // would crash the test binary if the panic escaped
+	srv.serveConn(pc, false) // the panic comes in its frame goroutine; escaped, it would crash the test binary
+	select {
+	case <-pc.closed: // the recovery closes the connection
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was not closed after the panic")
+	}
+	pc.mu.Lock()
 	out := pc.out.String()
+	pc.mu.Unlock()
 	_, frame, ok := strings.Cut(out, "\r\n\r\n")
 	if !ok || !strings.HasPrefix(out, "HTTP/1.1 101") {
 		t.Fatalf("no handshake: %q", out)

@@ -5,7 +5,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -255,22 +254,20 @@ func (s *server) untrack(nc net.Conn) {
 	s.mu.Unlock()
 }
 
-// serveConn runs one connection: the handshake (upgrade.go), then frames
-// (frame.go) until the connection ends, then a log line that says how.
+// serveConn runs one connection's handshake (upgrade.go), and on success
+// starts runWS for its frames. It returns at once after the handshake, so
+// the stack that parsing and logging grew goes with it: the connection's
+// long life is spent in a fresh goroutine, as small as the frame loop needs.
 func (s *server) serveConn(nc net.Conn, full bool) {
 	defer s.wg.Done()
-	defer s.untrack(nc)
 	remote := nc.RemoteAddr().String()
-	var ws *wsConn
+	upgraded := false
 	defer func() {
-		if p := recover(); p != nil { // a bug must cost one connection, not the server
-			s.log.Error("panic", "remote", remote, "panic", p, "stack", string(debug.Stack()))
-			if ws != nil {
-				ws.writeClose(closeInternalServerErr, "internal error")
-			}
-			nc.Close()
+		if !upgraded {
+			s.untrack(nc)
 		}
 	}()
+	defer s.recoverConn(nc, remote)
 	if err := tuneConn(nc); err != nil {
 		s.log.Warn("socket options", "remote", remote, "err", err)
 	}
@@ -280,11 +277,12 @@ func (s *server) serveConn(nc net.Conn, full bool) {
 		tr = newTracer(s.traceOut, remote)
 	}
 	nc.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
-	kr := &keepaliveReader{nc: nc}
-	br := bufio.NewReaderSize(kr, readBufferSize)
+	kr := newConnReader(nc)
+	br := getReader(kr)
 	rules := handshakeRules{maxHeaderBytes: int(s.cfg.maxHeaderBytes), origins: s.origins, full: full}
 	req, err := handshake(br, nc, rules, tr)
 	if err != nil {
+		putReader(br)
 		if he, ok := errors.AsType[*httpError](err); ok {
 			s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
 		} else if err == errPageServed {
@@ -297,23 +295,73 @@ func (s *server) serveConn(nc net.Conn, full bool) {
 	}
 	nc.SetDeadline(time.Time{})
 
-	ws = newWSConn(br, nc, int64(s.cfg.maxMessage))
+	ws := newWSConn(br, nc, int64(s.cfg.maxMessage))
 	ws.trace = tr
-	ws.nc = nc
+	ws.nc, ws.kr = nc, kr
 	ws.timeouts = connTimeouts{ping: s.cfg.pingInterval, idle: s.cfg.idleTimeout, write: s.cfg.writeTimeout}
 	kr.activate(ws)
-	start := time.Now()
 	s.track(nc, ws)
 	s.log.Info("open", "remote", remote, "path", req.target, "origin", req.origin)
+	upgraded = true
+	s.wg.Add(1)
+	go s.runWS(nc, ws, remote)
+}
+
+// runWS is one WebSocket's life after its handshake: frames until the
+// connection ends (frame.go), then endWS. Its frame is kept small (one
+// deferred call, no logging here): every frame on the path from here to a
+// write system call must fit the goroutine's first 2 KiB stack, or the
+// stack doubles for the connection's whole life (TestIdleConnectionStack).
+func (s *server) runWS(nc net.Conn, ws *wsConn, remote string) {
+	defer s.endWS(nc, ws, remote, time.Now())
 	if s.isClosing() { // the shutdown began during our handshake: it may have missed us
 		ws.goAway(time.Now().Add(s.cfg.shutdownTimeout))
 	}
+	ws.err = ws.serve()
+}
 
-	err = ws.serve()
+// endWS, deferred by runWS, ends a WebSocket: a panic in its code is
+// logged with its stack and the client gets Close 1011, so that a bug costs
+// one connection, not the server; then the log line, the buffers given
+// back, and the TCP close.
+func (s *server) endWS(nc net.Conn, ws *wsConn, remote string, start time.Time) {
+	if p := recover(); p != nil {
+		s.logPanic(remote, p)
+		ws.writeClose(closeInternalServerErr, "internal error")
+		ws.err = fmt.Errorf("panic: %v", p)
+	}
+	defer s.wg.Done()
+	defer s.untrack(nc)
+	s.logClosed(ws, ws.err, remote, start)
+	if ws.br != nil {
+		putReader(ws.br)
+	}
+	ws.releaseMsgBuf()
+	closeTCP(nc)
+}
+
+// logClosed writes the line that says how a WebSocket ended. It is a
+// function of its own to keep its arguments off runWS's stack frame, which
+// a connection keeps for its whole life.
+func (s *server) logClosed(ws *wsConn, err error, remote string, start time.Time) {
 	code, reason, by := ws.closeStatus(err)
 	s.log.Info("closed", "remote", remote, "code", code, "reason", reason, "by", by,
 		"messages", ws.messages, "bytes", ws.bytes, "duration", time.Since(start).Round(time.Millisecond))
-	closeTCP(nc)
+}
+
+// recoverConn, deferred by serveConn, keeps a bug in the handshake from
+// costing more than its connection: the panic is logged with its stack and
+// the connection closes. The server goes on.
+func (s *server) recoverConn(nc net.Conn, remote string) {
+	if p := recover(); p != nil {
+		s.logPanic(remote, p)
+		nc.Close()
+	}
+}
+
+// logPanic logs a recovered panic with the stack that raised it.
+func (s *server) logPanic(remote string, p any) {
+	s.log.Error("panic", "remote", remote, "panic", p, "stack", string(debug.Stack()))
 }
 
 // closeTCP ends the connection with the server closing TCP first (RFC 6455

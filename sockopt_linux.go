@@ -5,7 +5,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -108,4 +110,45 @@ func openFileLimit() int {
 		return 1024
 	}
 	return int(min(rl.Cur, 1<<30))
+}
+
+// readReady waits until the socket is readable, holding no buffer, then
+// reads what is there into a slab from the pool (k.slab, k.pend). It is
+// what net.Conn.Read does (try, and on EAGAIN wait for the poller) with
+// the buffer taken only for the try: an idle connection holds none.
+func (k *connReader) readReady() error {
+	var n int
+	var rerr error
+	var slab *[]byte
+	err := k.raw.Read(func(fd uintptr) bool {
+		slab = slabPool.Get().(*[]byte)
+		for {
+			n, rerr = syscall.Read(int(fd), *slab)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			slabPool.Put(slab)
+			slab = nil
+			return false // not readable yet: the poller waits, then calls again
+		}
+		return true
+	})
+	switch {
+	case err != nil: // the read deadline, or the connection closed
+		if slab != nil {
+			slabPool.Put(slab)
+		}
+		return err
+	case rerr != nil:
+		slabPool.Put(slab)
+		return os.NewSyscallError("read", rerr)
+	case n == 0:
+		slabPool.Put(slab)
+		return io.EOF
+	}
+	k.slab, k.pend = slab, (*slab)[:n]
+	k.arrived(time.Now())
+	return nil
 }

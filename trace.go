@@ -268,3 +268,9 @@ func (t *tracer) note(format string, args ...any) {
 	fmt.Fprintf(&t.b, format+"\n", args...)
 	t.flush()
 }
+
+// failing notes that the server fails the connection with pe's code.
+func (t *tracer) failing(pe *protocolError) {
+	t.note("failing the connection (RFC 6455 §7.1.7): Close %d (%s) %q, then TCP close",
+		pe.code, closeCodeName(pe.code), pe.reason)
+}
