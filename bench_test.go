@@ -7,6 +7,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -57,4 +60,185 @@ func BenchmarkEcho(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchSizes are the payload sizes of the mask and copy benchmarks.
+var benchSizes = []int{16, 1 << 10, 16 << 10, 1 << 20}
+
+// BenchmarkMask is article 3.4.2's unmasking, a word at a time, in bytes/s;
+// compare with BenchmarkCopy, the machine's memory bandwidth for the same
+// sizes, and BenchmarkMaskSimple, the article's byte loop.
+func BenchmarkMask(b *testing.B) {
+	benchBytes(b, func(p []byte) { maskBytes([4]byte{1, 2, 3, 4}, 1, p) })
+}
+
+// BenchmarkMaskSimple is the article's byte-at-a-time loop, the reference.
+func BenchmarkMaskSimple(b *testing.B) {
+	benchBytes(b, func(p []byte) { maskBytesSimple([4]byte{1, 2, 3, 4}, 1, p) })
+}
+
+// BenchmarkCopy is copy() of the same sizes: the bandwidth a mask could reach.
+func BenchmarkCopy(b *testing.B) {
+	var dst []byte
+	benchBytes(b, func(p []byte) {
+		if len(dst) < len(p) {
+			dst = make([]byte, len(p))
+		}
+		copy(dst, p)
+	})
+}
+
+// benchBytes runs f over a buffer of each size.
+func benchBytes(b *testing.B, f func([]byte)) {
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			p := make([]byte, size)
+			f(p)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for range b.N {
+				f(p)
+			}
+		})
+	}
+}
+
+// BenchmarkReadFrameHeader decodes a masked client header with a 16-bit
+// length, as the server does for every frame: 0 allocs/op.
+func BenchmarkReadFrameHeader(b *testing.B) {
+	frame := frames(binaryMsg(make([]byte, 300)))[:8]
+	r := bytes.NewReader(frame)
+	var h frameHeader
+	var scratch [maxFrameHeaderLen]byte
+	b.ReportAllocs()
+	for range b.N {
+		r.Reset(frame)
+		if err := readFrameHeader(r, scratch[:], &h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPutServerHeader encodes a server header: 0 allocs/op.
+func BenchmarkPutServerHeader(b *testing.B) {
+	var dst [10]byte
+	b.ReportAllocs()
+	for i := range b.N {
+		putServerHeader(dst[:], opBinary, i&0x1FFFF)
+	}
+}
+
+// BenchmarkLoopback is the end-to-end echo over loopback: the server in
+// this process, small raw clients with one message in flight each, and the
+// same load against a plain TCP echo server (io.Copy) that echoes the same
+// bytes. Compare the two with
+//
+//	go test -run '^$' -bench Loopback -count 6 . | tee bench.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /server bench.txt
+func BenchmarkLoopback(b *testing.B) {
+	for _, server := range []string{"tcp", "websocket"} {
+		for _, conns := range []int{1, 100} {
+			for _, size := range []int{16, 1 << 10, 64 << 10, 1 << 20} {
+				b.Run(fmt.Sprintf("conns=%d/size=%d/server=%s", conns, size, server), func(b *testing.B) {
+					benchLoopback(b, server, conns, size)
+				})
+			}
+		}
+	}
+}
+
+// loopClient is one connection of BenchmarkLoopback.
+type loopClient struct {
+	nc    net.Conn
+	br    *bufio.Reader
+	frame []byte // what goes on the wire each time
+	reply []byte // room for what comes back (the payload, or with -tcp the same bytes)
+	ws    bool
+}
+
+// echo sends the message and reads its echo.
+func (c *loopClient) echo() error {
+	if _, err := c.nc.Write(c.frame); err != nil {
+		return err
+	}
+	if c.ws {
+		var h [10]byte
+		if _, err := io.ReadFull(c.br, h[:2]); err != nil {
+			return err
+		}
+		switch h[1] {
+		case 126:
+			io.ReadFull(c.br, h[2:4])
+		case 127:
+			io.ReadFull(c.br, h[2:10])
+		}
+	}
+	_, err := io.ReadFull(c.br, c.reply)
+	return err
+}
+
+// tcpEchoServer is the baseline: each connection's bytes copied back.
+func tcpEchoServer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// benchLoopback runs b.N echoes spread over conns connections.
+func benchLoopback(b *testing.B, server string, conns, size int) {
+	payload := make([]byte, size)
+	frame := frames(binaryMsg(payload))
+	var addr string
+	if server == "tcp" {
+		addr = tcpEchoServer(b)
+	} else {
+		addr, _ = startServer(b, nil)
+	}
+	clients := make([]*loopClient, conns)
+	for i := range clients {
+		c := &loopClient{frame: frame, ws: server == "websocket"}
+		if c.ws {
+			tc, err := dialWS(addr, "/")
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.nc, c.br, c.reply = tc.nc, tc.br, make([]byte, size)
+		} else {
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.nc, c.br, c.reply = nc, bufio.NewReader(nc), make([]byte, len(frame))
+		}
+		clients[i] = c
+		defer c.nc.Close()
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for _, c := range clients {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := c.echo(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

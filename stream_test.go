@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestStreamedEchoAllocatesLittle: a 16 MiB binary message is echoed
+// through one piece buffer, not assembled.
+func TestStreamedEchoAllocatesLittle(t *testing.T) {
+	msg := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 16<<20/7)
+	in := frames(binaryMsg(msg))
+	var out bytes.Buffer
+	out.Grow(len(msg) + 16)
+	c := newWSConn(bufio.NewReaderSize(bytes.NewReader(in), readBufferSize), &out, 64<<20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := c.readFrames(); err != io.EOF {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+		t.Errorf("allocated %d bytes to echo 16 MiB", grown)
+	}
+	fs := parseServerFrames(t, out.Bytes())
+	if len(fs) != 1 || fs[0].opcode != 2 || !bytes.Equal(fs[0].payload, msg) {
+		t.Fatal("the streamed echo differs from the message")
+	}
+}
+
+// TestTextIsNotStreamed: a large text message is checked whole before any
+// of it is echoed, so invalid UTF-8 at its end gets a Close and nothing else.
+func TestTextIsNotStreamed(t *testing.T) {
+	bad := append(bytes.Repeat([]byte("a"), 300<<10), 0xff)
+	echoes, code, _ := closeOf(t, frames(testFrame{fin: true, opcode: 1, payload: bad}), 1<<20)
+	if len(echoes) != 0 || code != 1007 {
+		t.Fatalf("%d frames, then Close %d; want only Close 1007", len(echoes), code)
+	}
+}
+
+// readAllFrames reads the server's frames in the background until the
+// connection ends.
+func readAllFrames(c *testClient) chan []testFrame {
+	got := make(chan []testFrame, 1)
+	go func() {
+		var fs []testFrame
+		for {
+			f, err := readServerFrame(c.br)
+			if err != nil {
+				c.nc.Close()
+				got <- fs
+				return
+			}
+			fs = append(fs, f)
+			if f.opcode == 0x8 {
+				c.nc.Write(frames(closeFrame(closeCodeOf(f), "")))
+			}
+		}
+	}()
+	return got
+}
+
+// TestStreamAndKeepalive: a client that stalls in the middle of a large
+// binary frame is not pinged in the middle of its echo, which would cut
+// the echo's frame in two.
+func TestStreamAndKeepalive(t *testing.T) {
+	addr, _ := startServer(t, func(c *config) { c.pingInterval = 100 * time.Millisecond })
+	c := dial(t, addr)
+	got := readAllFrames(c)
+	msg := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	wire := frames(binaryMsg(msg))
+	c.nc.Write(wire[:len(wire)/2])
+	time.Sleep(400 * time.Millisecond) // four ping intervals, inside the frame
+	c.nc.Write(wire[len(wire)/2:])
+	c.nc.Write(frames(closeFrame(1000, "")))
+	var data [][]byte
+	for _, f := range <-got {
+		if f.opcode == 2 {
+			data = append(data, f.payload)
+		}
+	}
+	if len(data) != 1 || !bytes.Equal(data[0], msg) {
+		t.Fatalf("got %d binary frames; want the one message, whole", len(data))
+	}
+}
+
+// TestShutdownDuringStream: the shutdown's Close 1001 waits until the
+// streamed echo is complete.
+func TestShutdownDuringStream(t *testing.T) {
+	addr, srv := startServer(t, nil)
+	c := dial(t, addr)
+	got := readAllFrames(c)
+	msg := bytes.Repeat([]byte{9, 8, 7}, 4<<20/3)
+	wire := frames(binaryMsg(msg))
+	c.nc.Write(wire[:len(wire)/3])
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { srv.shutdown(); close(done) }()
+	time.Sleep(100 * time.Millisecond)
+	c.nc.Write(wire[len(wire)/3:])
+	fs := <-got
+	if len(fs) != 2 || fs[0].opcode != 2 || !bytes.Equal(fs[0].payload, msg) || closeCodeOf(fs[1]) != 1001 {
+		t.Fatalf("got %d frames; want the whole echo, then Close 1001", len(fs))
+	}
+	<-done
+}
