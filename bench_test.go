@@ -154,6 +154,7 @@ type loopClient struct {
 	frame []byte // what goes on the wire each time
 	reply []byte // room for what comes back (the payload, or with -tcp the same bytes)
 	ws    bool
+	hdr   [10]byte // the echo's frame header
 }
 
 // echo sends the message and reads its echo.
@@ -162,7 +163,7 @@ func (c *loopClient) echo() error {
 		return err
 	}
 	if c.ws {
-		var h [10]byte
+		h := c.hdr[:]
 		if _, err := io.ReadFull(c.br, h[:2]); err != nil {
 			return err
 		}

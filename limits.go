@@ -40,6 +40,10 @@ type connReader struct {
 	deadline time.Time       // the read deadline in force
 	slab     *[]byte         // from slabPool: the bytes waitData read
 	pend     []byte          // the part of slab not yet handed to the bufio.Reader
+
+	tryRead func(fd uintptr) bool // readReady's read, made once (see readReady)
+	n       int                   // what tryRead read
+	rerr    error                 // and the error it met
 }
 
 // newConnReader reads from nc.
@@ -47,6 +51,7 @@ func newConnReader(nc net.Conn) *connReader {
 	k := &connReader{nc: nc}
 	if sc, ok := nc.(syscall.Conn); ok {
 		k.raw, _ = sc.SyscallConn()
+		k.tryRead = k.nonblockingRead
 	}
 	return k
 }
