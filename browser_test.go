@@ -436,3 +436,59 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestPushPageInChromium opens push.html from disk and from the server,
+// starts the five clocks, and checks that each ticks, EventSource and the
+// iframe stream included, with the costs the page counts.
+func TestPushPageInChromium(t *testing.T) {
+	devtools := startChromium(t)
+	addr, _ := startServer(t, nil)
+	file, err := filepath.Abs("push.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shots, err := os.MkdirTemp("", "wsecho-screenshots-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, url string }{
+		{"file", "file://" + file},
+		{"http", "http://" + addr + "/push.html"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := openPage(t, devtools)
+			page.call("Page.navigate", map[string]any{"url": tc.url})
+			page.eval(`await until("the page to load", () => document.readyState === "complete" && $("start"));`, nil)
+			var r struct {
+				Updates  map[string]int
+				Requests map[string]int
+				Open     map[string]int
+				LastID   string
+			}
+			page.eval(fmt.Sprintf(`
+				$("server").value = %q;
+				$("start").click();
+				const ids = ["poll", "long", "iframe", "events", "ws"];
+				const n = (id) => Number($(id).dataset.updates);
+				await until("every clock to tick", () => n("poll") >= 3 && n("iframe") >= 3 && n("events") >= 3 && n("ws") >= 3 && n("long") >= 1);
+				const num = (id, cls) => Number($(id).querySelector("." + cls).textContent);
+				const out = {updates: {}, requests: {}, open: {}, lastID: $("events").querySelector(".lastid").textContent};
+				for (const id of ids) { out.updates[id] = n(id); out.requests[id] = num(id, "requests"); out.open[id] = num(id, "open"); }
+				return out;`, "http://"+addr), &r)
+			t.Logf("updates %v, requests %v, open %v, last event id %s", r.Updates, r.Requests, r.Open, r.LastID)
+			if r.Requests["poll"] < 3 || r.Requests["iframe"] != 1 || r.Requests["events"] != 1 || r.Requests["ws"] != 1 {
+				t.Fatalf("requests %v: polling makes one a second, the streams and the WebSocket one each", r.Requests)
+			}
+			if r.Open["iframe"] != 1 || r.Open["events"] != 1 || r.Open["ws"] != 1 || r.LastID == "" {
+				t.Fatalf("open %v, last id %q", r.Open, r.LastID)
+			}
+			t.Logf("screenshot: %s", page.screenshot(shots, "push-"+tc.name+".png"))
+			page.eval(`$("stop").click();`, nil)
+			page.mu.Lock()
+			defer page.mu.Unlock()
+			if len(page.errors) > 0 {
+				t.Fatalf("console errors on the page:\n%s", strings.Join(page.errors, "\n"))
+			}
+		})
+	}
+}

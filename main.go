@@ -285,8 +285,11 @@ func (s *server) serveConn(nc net.Conn, full bool) {
 		putReader(br)
 		if he, ok := errors.AsType[*httpError](err); ok {
 			s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
-		} else if err == errPageServed {
-			s.log.Info("served page", "remote", remote)
+		} else if err == errPlainHTTP {
+			start := time.Now()
+			status, err := s.servePlain(nc, req, full, tr)
+			s.log.Info("http", "remote", remote, "method", req.method, "path", req.target, "status", status,
+				"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
 		} else {
 			s.log.Info("handshake abandoned", "remote", remote, "err", err)
 		}
@@ -362,6 +365,14 @@ func (s *server) recoverConn(nc net.Conn, remote string) {
 // logPanic logs a recovered panic with the stack that raised it.
 func (s *server) logPanic(remote string, p any) {
 	s.log.Error("panic", "remote", remote, "panic", p, "stack", string(debug.Stack()))
+}
+
+// errText is err's text, or "complete" for none.
+func errText(err error) string {
+	if err == nil {
+		return "complete"
+	}
+	return err.Error()
 }
 
 // closeTCP ends the connection with the server closing TCP first (RFC 6455

@@ -1,14 +1,13 @@
 package main
 
-// page.go serves index.html, the article's 3.2.2 browser client, to a plain
-// HTTP request on the server's port, so that http://127.0.0.1:9999/ works
-// as well as opening the file from disk. The response is written by hand,
-// like the 101 in upgrade.go.
+// page.go serves index.html, the article's 3.2.2 browser client, and
+// push.html, its section 2, to a plain HTTP request on the server's port,
+// so that http://127.0.0.1:9999/ works as well as opening the files from
+// disk. The responses are written by hand, like the 101 in upgrade.go.
 
 import (
 	_ "embed"
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -17,8 +16,14 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
-// errPageServed ends a connection whose request was for the page: it was answered.
-var errPageServed = errors.New("page served")
+// pushHTML is the page of the article's section 2: four clocks and the WebSocket.
+//
+//go:embed push.html
+var pushHTML []byte
+
+// errPlainHTTP is a request that is not a WebSocket handshake: nothing is
+// answered yet; servePlain (push.go) answers it.
+var errPlainHTTP = errors.New("plain HTTP request")
 
 // isWebSocket says whether the request tries to open a WebSocket: it asks
 // for the websocket upgrade or carries a key. Anything else is plain HTTP.
@@ -26,34 +31,31 @@ func (req *upgradeRequest) isWebSocket() bool {
 	return hasToken(req.upgrade, "websocket") || req.keys > 0
 }
 
-// pageResponse answers a plain HTTP request: GET or HEAD of / or
-// /index.html gets the page (and errPageServed), another path 404, another
-// method 405 (an *httpError). The connection closes after the answer
-// (Connection: close), so there is no keep-alive to manage.
-func pageResponse(req *upgradeRequest) ([]byte, error) {
+// plainCheck refuses a plain HTTP request this server cannot answer:
+// methods other than GET and HEAD (405), and a missing or repeated Host (400).
+// The connection closes after every answer (Connection: close), so there
+// is no keep-alive to manage.
+func plainCheck(req *upgradeRequest) *httpError {
 	switch {
 	case req.method != "GET" && req.method != "HEAD":
-		return nil, &httpError{status: 405, msg: req.method + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
+		return &httpError{status: 405, msg: req.method + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
 	case req.hosts != 1:
-		return nil, badRequest("need exactly one Host header") // RFC 9112 §3.2
+		return badRequest("need exactly one Host header") // RFC 9112 §3.2
 	}
-	switch requestPath(req.target) {
+	return nil
+}
+
+// pageResponse answers GET or HEAD for one of the pages, or 404.
+func pageResponse(req *upgradeRequest, path string) ([]byte, error) {
+	page := indexHTML
+	switch path {
 	case "/", "/index.html":
+	case "/push.html":
+		page = pushHTML
 	default:
-		return nil, &httpError{status: 404, msg: "not found: this server has / (the page) and WebSocket upgrades"}
+		return nil, &httpError{status: 404, msg: "not found: this server has /, /push.html, /clock..., and WebSocket upgrades"}
 	}
-	var b strings.Builder
-	b.WriteString("HTTP/1.1 200 OK\r\n")
-	b.WriteString("Content-Type: text/html; charset=utf-8\r\n")
-	fmt.Fprintf(&b, "Content-Length: %d\r\n", len(indexHTML))
-	b.WriteString("Cache-Control: no-cache\r\n")
-	b.WriteString("X-Content-Type-Options: nosniff\r\n")
-	b.WriteString("Connection: close\r\n\r\n")
-	resp := []byte(b.String())
-	if req.method == "GET" { // HEAD: the same headers, no body (RFC 9110 §9.3.2)
-		resp = append(resp, indexHTML...)
-	}
-	return resp, errPageServed
+	return fixedResponse(req, "text/html; charset=utf-8", "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n", page), nil
 }
 
 // requestPath is the path of a request target, without its query: "/" for

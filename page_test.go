@@ -25,6 +25,9 @@ func TestServePage(t *testing.T) {
 		{"GET", "/?lang=zh", 200, ""},
 		{"GET", "http://" + addr + "/", 200, ""},
 		{"HEAD", "/", 200, "Content-Type: text/html; charset=utf-8"},
+		{"GET", "/push.html", 200, "Content-Type: text/html; charset=utf-8"},
+		{"HEAD", "/clock", 200, "Access-Control-Allow-Origin: *"},
+		{"POST", "/clock/events", 405, "Allow: GET, HEAD"},
 		{"GET", "/app.js", 404, ""},
 		{"GET", "/index.html/", 404, ""},
 		{"POST", "/", 405, "Allow: GET, HEAD"},
@@ -57,11 +60,14 @@ func TestServePage(t *testing.T) {
 					t.Fatalf("%s: %q, want %q", name, got, value)
 				}
 			}
-			if tt.status == 200 {
-				if resp.ContentLength != int64(len(indexHTML)) {
-					t.Fatalf("Content-Length %d, page is %d bytes", resp.ContentLength, len(indexHTML))
-				}
+			if tt.status == 200 && !strings.HasPrefix(tt.target, "/clock") {
 				want := indexHTML
+				if tt.target == "/push.html" {
+					want = pushHTML
+				}
+				if resp.ContentLength != int64(len(want)) {
+					t.Fatalf("Content-Length %d, page is %d bytes", resp.ContentLength, len(want))
+				}
 				if tt.method == "HEAD" {
 					want = nil
 				}
@@ -77,13 +83,14 @@ func TestServePage(t *testing.T) {
 
 // TestPageIsSelfContained: no external asset, so it works from file:// offline.
 func TestPageIsSelfContained(t *testing.T) {
-	page := string(indexHTML)
-	for _, bad := range []string{"<script src", "<link rel=\"stylesheet", "src=\"http", "href=\"http", "url(", "@import"} {
-		if strings.Contains(page, bad) {
-			t.Errorf("index.html contains %q: the page must stand alone", bad)
+	for _, page := range []string{string(indexHTML), string(pushHTML)} {
+		for _, bad := range []string{"<script src", "<link rel=\"stylesheet", "src=\"http", "href=\"http", "url(", "@import"} {
+			if strings.Contains(page, bad) {
+				t.Errorf("a page contains %q: each must stand alone", bad)
+			}
 		}
 	}
-	if !strings.Contains(page, `ws://127.0.0.1:9999/`) {
-		t.Error("index.html lost its default server address")
+	if !strings.Contains(string(indexHTML), `ws://127.0.0.1:9999/`) || !strings.Contains(string(pushHTML), `http://127.0.0.1:9999`) {
+		t.Error("a page lost its default server address")
 	}
 }

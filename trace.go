@@ -80,9 +80,11 @@ func (t *tracer) handshake(req *upgradeRequest, response []byte) {
 		fmt.Fprintf(&t.b, "    SHA-1 (hex) = %x\n", sum)
 		fmt.Fprintf(&t.b, "    base64      = %s\n", base64.StdEncoding.EncodeToString(sum[:]))
 	}
-	fmt.Fprintf(&t.b, "  response as sent, article 3.3.2:\n")
-	head, _, _ := bytes.Cut(response, []byte("\r\n\r\n"))
-	quoteLines(&t.b, append(head, "\r\n\r\n"...))
+	if len(response) > 0 {
+		fmt.Fprintf(&t.b, "  response as sent, article 3.3.2:\n")
+		head, _, _ := bytes.Cut(response, []byte("\r\n\r\n"))
+		quoteLines(&t.b, append(head, "\r\n\r\n"...))
+	}
 	t.flush()
 }
 

@@ -32,19 +32,20 @@ func acceptKey(key string) string {
 // upgradeRequest is what the server needs from the client's opening handshake
 // (article 3.3.1). Repeated list headers are joined with ", " (RFC 9110 §5.3).
 type upgradeRequest struct {
-	method     string // request line: GET is the only one allowed
-	target     string // request line: "/" or "ws://host/path"; any path echoes
-	proto      string // request line: HTTP/1.1 or later
-	host       string // Host: required by HTTP/1.1
-	hosts      int    // how many Host lines came (more than one is a 400, RFC 9112 §3.2)
-	upgrade    string // Upgrade: must list the token "websocket"
-	connection string // Connection: must list the token "upgrade"
-	key        string // Sec-WebSocket-Key: base64 of 16 random bytes
-	keys       int    // how many Sec-WebSocket-Key lines came (must be one)
-	version    string // Sec-WebSocket-Version: must be 13
-	origin     string // Origin: "null" for a page opened from disk
-	protocol   string // Sec-WebSocket-Protocol: offered subprotocols (we choose none)
-	extensions string // Sec-WebSocket-Extensions: offered extensions (we accept none)
+	method      string // request line: GET is the only one allowed
+	target      string // request line: "/" or "ws://host/path"; any path echoes
+	proto       string // request line: HTTP/1.1 or later
+	host        string // Host: required by HTTP/1.1
+	hosts       int    // how many Host lines came (more than one is a 400, RFC 9112 §3.2)
+	upgrade     string // Upgrade: must list the token "websocket"
+	connection  string // Connection: must list the token "upgrade"
+	key         string // Sec-WebSocket-Key: base64 of 16 random bytes
+	keys        int    // how many Sec-WebSocket-Key lines came (must be one)
+	version     string // Sec-WebSocket-Version: must be 13
+	origin      string // Origin: "null" for a page opened from disk
+	lastEventID string // Last-Event-ID: where a reconnecting EventSource left off (push.go)
+	protocol    string // Sec-WebSocket-Protocol: offered subprotocols (we choose none)
+	extensions  string // Sec-WebSocket-Extensions: offered extensions (we accept none)
 }
 
 // httpError is a handshake refused: the status, one line saying why, and
@@ -120,7 +121,7 @@ func (r handshakeRules) check(req *upgradeRequest) *httpError {
 // request from br, check it, and write the answer to w: the 101 that
 // switches the connection to frames, or an HTTP error after which the
 // connection closes. The error is the *httpError that was answered,
-// errPageServed for a plain HTTP request that got the page, or the I/O
+// errPlainHTTP for a plain HTTP request (not answered yet), or the I/O
 // error that cut the request short (nothing can be answered then).
 func handshake(br *bufio.Reader, w io.Writer, rules handshakeRules, tr *tracer) (*upgradeRequest, error) {
 	req, err := readRequest(br, rules.maxHeaderBytes, tr)
@@ -128,7 +129,7 @@ func handshake(br *bufio.Reader, w io.Writer, rules handshakeRules, tr *tracer) 
 	switch {
 	case err != nil:
 	case !req.isWebSocket():
-		resp, err = pageResponse(req) // a plain GET: the page of page.go, or 404
+		return req, errPlainHTTP // a plain GET: answered by servePlain (push.go)
 	default:
 		if he := req.check(); he != nil {
 			err = he
@@ -281,6 +282,8 @@ func (req *upgradeRequest) parseField(line []byte) error {
 		req.version = joinList(req.version, value)
 	case equalFold(name, "Origin"):
 		req.origin = value
+	case equalFold(name, "Last-Event-ID"):
+		req.lastEventID = value
 	case equalFold(name, "Sec-WebSocket-Protocol"):
 		req.protocol = joinList(req.protocol, value)
 	case equalFold(name, "Sec-WebSocket-Extensions"):

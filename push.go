@@ -1,0 +1,234 @@
+package main
+
+// push.go is the article's section 2: four ways to push from server to
+// browser before WebSocket, written by hand on the raw TCP connection like
+// the upgrade, so that the difference on the wire is visible. push.html
+// shows them side by side with the WebSocket echo.
+//
+//	GET /clock         2.1 polling:      the time, answered at once
+//	GET /clock/long    2.2 long polling: held until the next second that is a multiple of 5
+//	GET /clock/iframe  2.3 iframe:       an HTML page that never ends, one <script> a second
+//	GET /clock/events  2.4 EventSource:  text/event-stream, one event a second
+//
+// Each stream checks every second whether its client is still there, and
+// ends (freeing its goroutine) as soon as it is not.
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockText is the time as the article's toLocaleString() shows it.
+func clockText(t time.Time) string { return t.Format("2006-01-02 15:04:05") }
+
+// pushHeaders are common to the four clocks: no caching (each answer is
+// new), and readable by a page from anywhere, push.html opened from disk
+// (Origin: null) included: the clocks are public.
+const pushHeaders = "Cache-Control: no-cache\r\n" +
+	"Access-Control-Allow-Origin: *\r\n" +
+	"X-Content-Type-Options: nosniff\r\n" +
+	"Connection: close\r\n"
+
+// fixedResponse is a complete response with a body of known length.
+func fixedResponse(req *upgradeRequest, contentType, headers string, body []byte) []byte {
+	var b strings.Builder
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	b.WriteString("Content-Type: " + contentType + "\r\n")
+	fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
+	b.WriteString(headers)
+	b.WriteString("\r\n")
+	resp := []byte(b.String())
+	if req.method == "GET" { // HEAD: the same headers, no body (RFC 9110 §9.3.2)
+		resp = append(resp, body...)
+	}
+	return resp
+}
+
+// streamHead is the head of a response whose body is sent as it is made,
+// in chunks (RFC 9112 §7.1): its length is not known in advance.
+func streamHead(contentType string) []byte {
+	return []byte("HTTP/1.1 200 OK\r\n" +
+		"Content-Type: " + contentType + "\r\n" +
+		"Transfer-Encoding: chunked\r\n" +
+		pushHeaders + "\r\n")
+}
+
+// chunk frames p as one chunk: its length in hex, CRLF, p, CRLF.
+func chunk(p string) []byte { return fmt.Appendf(nil, "%x\r\n%s\r\n", len(p), p) }
+
+// lastChunk ends a chunked body.
+var lastChunk = []byte("0\r\n\r\n")
+
+// errClientGone ends a push whose client closed its connection.
+var errClientGone = errors.New("the client left")
+
+// errShutdown ends a push because the server is shutting down.
+var errShutdown = errors.New("the server is shutting down")
+
+// pushConn is one push response in progress.
+type pushConn struct {
+	s  *server
+	nc net.Conn
+}
+
+// write sends p within the write timeout.
+func (p pushConn) write(b []byte) error {
+	if t := p.s.cfg.writeTimeout; t > 0 {
+		p.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+	_, err := p.nc.Write(b)
+	return err
+}
+
+// wait waits until the time comes, and reports errClientGone as soon as
+// the client closes its connection (its FIN arrives as an end of file), or
+// errShutdown if the server is shutting down. Anything the client sends
+// meanwhile is thrown away: it may only be a request that will not be read.
+func (p pushConn) wait(until time.Time) error {
+	var b [64]byte
+	for {
+		if p.s.isClosing() {
+			return errShutdown
+		}
+		p.nc.SetReadDeadline(until)
+		_, err := p.nc.Read(b[:])
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if p.s.isClosing() {
+				return errShutdown
+			}
+			if !time.Now().Before(until) {
+				return nil
+			}
+		case err != nil:
+			return errClientGone
+		}
+	}
+}
+
+// clockPoll is article 2.1, polling: the browser asks every second, and
+// every answer is a whole response on a new connection.
+func clockPoll(req *upgradeRequest) []byte {
+	return fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n"))
+}
+
+// nextFive is the first second after now that is a multiple of 5.
+func nextFive(now time.Time) time.Time {
+	t := now.Truncate(time.Second).Add(time.Second)
+	for t.Second()%5 != 0 {
+		t = t.Add(time.Second)
+	}
+	return t
+}
+
+// clockLong is article 2.2, long polling: the request is held open until
+// there is something to say (here: the next second that is a multiple of
+// 5), then answered; the browser asks again at once.
+func (p pushConn) clockLong(req *upgradeRequest) error {
+	if err := p.wait(nextFive(time.Now())); err != nil {
+		return err
+	}
+	return p.write(fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n")))
+}
+
+// iframePreamble starts the iframe's page. The padding makes browsers that
+// wait for the first kilobyte before running a page start at once.
+var iframePreamble = "<!doctype html><meta charset=\"utf-8\"><title>clock</title>\n" +
+	"<!-- article 2.3: this page never ends; each script below arrives a second after the one before -->\n" +
+	"<!--" + strings.Repeat(" ", 1024) + "-->\n"
+
+// clockIframe is article 2.3, the iframe stream: a hidden iframe loads a
+// page that never ends, and the server adds a <script> to it every second,
+// which hands the time to the parent page. postMessage works whatever the
+// parent's origin (push.html from disk has none).
+func (p pushConn) clockIframe(req *upgradeRequest) error {
+	if err := p.write(streamHead("text/html; charset=utf-8")); err != nil || req.method == "HEAD" {
+		return err
+	}
+	if err := p.write(chunk(iframePreamble)); err != nil {
+		return err
+	}
+	return p.everySecond(func(now time.Time, n int) string {
+		return fmt.Sprintf("<script>parent.postMessage({technique: \"iframe\", n: %d, time: %q}, \"*\")</script>\n",
+			n, clockText(now))
+	})
+}
+
+// eventRetry is the reconnection time the event stream asks for, in ms (2.4.2's retry field).
+const eventRetry = 2000
+
+// clockEvents is article 2.4, EventSource: one long response in the
+// text/event-stream format (always UTF-8), an event a second, each with
+// the four fields of 2.4.2: id, event, retry, data. After a lost
+// connection the browser reconnects by itself and sends the last id it
+// saw as Last-Event-ID; the count resumes after it.
+func (p pushConn) clockEvents(req *upgradeRequest) error {
+	first := 0
+	if id, err := strconv.Atoi(strings.TrimSpace(req.lastEventID)); err == nil && id >= 0 {
+		first = id + 1
+	}
+	if err := p.write(streamHead("text/event-stream; charset=utf-8")); err != nil || req.method == "HEAD" {
+		return err
+	}
+	return p.everySecond(func(now time.Time, n int) string {
+		return fmt.Sprintf("id: %d\nevent: clock\nretry: %d\ndata: %s\n\n", first+n, eventRetry, clockText(now))
+	})
+}
+
+// everySecond writes one chunk a second, at the turn of each second, made
+// by next from the time and a count from 0, until the client leaves.
+func (p pushConn) everySecond(next func(now time.Time, n int) string) error {
+	for n := 0; ; n++ {
+		if err := p.wait(time.Now().Truncate(time.Second).Add(time.Second)); err != nil {
+			if err == errShutdown {
+				p.write(lastChunk) // end the body properly: the browser sees a finished response
+			}
+			return err
+		}
+		if err := p.write(chunk(next(time.Now(), n))); err != nil {
+			return err
+		}
+	}
+}
+
+// servePlain answers a request that is not a WebSocket handshake: the
+// pages, and the clocks. It returns how the response ended, for the log.
+func (s *server) servePlain(nc net.Conn, req *upgradeRequest, full bool, tr *tracer) (status int, err error) {
+	nc.SetDeadline(time.Time{})
+	p := pushConn{s: s, nc: nc}
+	var resp []byte
+	path := requestPath(req.target)
+	switch he := plainCheck(req); {
+	case he != nil:
+		err = he
+	case full && strings.HasPrefix(path, "/clock/"): // a held connection: only where there is room
+		err = &httpError{status: 503, msg: "too many connections: try again later", header: "Retry-After: " + retryAfter}
+	case path == "/clock":
+		resp = clockPoll(req)
+	case path == "/clock/long":
+		tr.handshake(req, nil)
+		return 200, p.clockLong(req)
+	case path == "/clock/iframe":
+		tr.handshake(req, streamHead("text/html; charset=utf-8"))
+		return 200, p.clockIframe(req)
+	case path == "/clock/events":
+		tr.handshake(req, streamHead("text/event-stream; charset=utf-8"))
+		return 200, p.clockEvents(req)
+	default:
+		resp, err = pageResponse(req, path)
+	}
+	status = 200
+	if he, ok := errors.AsType[*httpError](err); ok {
+		resp, status = errorResponse(he), he.status
+	}
+	tr.handshake(req, resp)
+	if werr := p.write(resp); werr != nil {
+		return status, werr
+	}
+	return status, err
+}
