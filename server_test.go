@@ -177,19 +177,7 @@ func TestVanishingClientsLeaveNothing(t *testing.T) {
 		}
 		nc.Close()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		srv.mu.Lock()
-		open := len(srv.conns)
-		srv.mu.Unlock()
-		if open == 0 && runtime.NumGoroutine() <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still tracked, %d goroutines (had %d)", open, runtime.NumGoroutine(), before)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitIdle(t, srv, before)
 }
 
 // TestShutdown: every open WebSocket gets Close 1001; the server waits for
