@@ -479,12 +479,8 @@ func (c *wsConn) readFrames() error {
 			}
 			continue
 		}
-		if c.streams() { // a large binary message: echoed as it arrives (stream.go)
-			err := c.streamBinary()
-			if c.trace != nil {
-				c.trace.frameIn(h, err)
-			}
-			if err != nil {
+		if c.streams() { // a large binary message: echoed as it arrives (stream.go), traced there
+			if err := c.streamBinary(); err != nil {
 				return err
 			}
 			continue

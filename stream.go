@@ -55,6 +55,9 @@ func (c *wsConn) streamBinary() error {
 			pos = maskBytes(c.hdr.maskingKey, pos, chunk)
 			if c.trace != nil {
 				c.trace.payloadChunk(pos-k, chunk, false)
+				if start < msgHeadroom {
+					c.trace.frameIn(&c.hdr, nil) // as far as it has come: the echo starts now
+				}
 			}
 			if err := c.writePiece(buf[start:msgHeadroom+k], start < msgHeadroom); err != nil {
 				return err // the echo's frame is cut short: the connection can only close

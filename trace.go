@@ -131,7 +131,8 @@ func (t *tracer) frameIn(h *frameHeader, err error) {
 	t.flush()
 }
 
-// frameOut prints a frame the server sends, decoded from its bytes.
+// frameOut prints a frame the server sends, decoded from its bytes: the
+// whole frame, or for a streamed echo (stream.go) its header and first piece.
 func (t *tracer) frameOut(frame []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -143,7 +144,11 @@ func (t *tracer) frameOut(frame []byte) {
 	case 127:
 		n, hl = binary.BigEndian.Uint64(frame[2:]), 10
 	}
-	fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write):\n", hl, n)
+	if piece := uint64(len(frame) - hl); piece < n {
+		fmt.Fprintf(&t.b, "-> frame to the client, streamed (header and the first %d of %d payload bytes; the rest follows as it arrives):\n", piece, n)
+	} else {
+		fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write):\n", hl, n)
+	}
 	t.diagram(b0&0x80 != 0, b0&0x40 != 0, b0&0x20 != 0, b0&0x10 != 0, b0&0x0F, b1&0x80 != 0, b1&0x7F, n)
 	fmt.Fprintf(&t.b, "    Masking-key: none (a server never masks, RFC 6455 §5.1)\n")
 	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, b0&0x0F))

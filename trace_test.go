@@ -108,3 +108,15 @@ func TestTraceOffWritesNothing(t *testing.T) {
 		t.Fatalf("traced without -trace: %q", trace.String())
 	}
 }
+
+// TestTraceStreamed: a streamed echo is traced as the client's frame, then
+// the echo's header and first piece, said to be streamed.
+func TestTraceStreamed(t *testing.T) {
+	trace := traceOf(t, frames(binaryMsg(bytes.Repeat([]byte{7}, 200000))))
+	wantLines(t, trace,
+		"<- frame from the client:", "Extended payload length (64 bits): 200000",
+		"unmasked (3.4.2):     07 07 07",
+		"-> frame to the client, streamed (header and the first ", " of 200000 payload bytes",
+		"Payload Data, 200000 bytes: 07 07 07",
+	)
+}
