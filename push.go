@@ -131,6 +131,9 @@ func nextFive(now time.Time) time.Time {
 // 5), then answered; the browser asks again at once.
 func (p pushConn) clockLong(req *upgradeRequest) error {
 	if err := p.wait(nextFive(time.Now())); err != nil {
+		if err == errShutdown { // an answer all the same: the browser will ask again, elsewhere or later
+			p.write(errorResponse(&httpError{status: 503, msg: "the server is shutting down", header: "Retry-After: " + retryAfter}))
+		}
 		return err
 	}
 	return p.write(fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n")))

@@ -181,3 +181,21 @@ func TestPushAndShutdown(t *testing.T) {
 		t.Fatalf("the stream did not end cleanly: %v", err)
 	}
 }
+
+// TestLongPollAtShutdown: a held long poll is answered 503 when the server stops.
+func TestLongPollAtShutdown(t *testing.T) {
+	addr, srv := startServer(t, nil)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, "GET /clock/long HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	go srv.shutdown()
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil || resp.StatusCode != 503 && resp.StatusCode != 200 {
+		t.Fatalf("got %v, %v: want 503 (or 200 if the fifth second came first)", resp, err)
+	}
+}

@@ -245,3 +245,19 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestUTF8FailFastOverLoopback: the conformance suite's fail-fast case on a
+// real socket: the first part of a text frame, a pause, then the bytes that
+// make it invalid; the Close 1007 must come before the rest is sent.
+func TestUTF8FailFastOverLoopback(t *testing.T) {
+	addr, _ := startServer(t, nil)
+	c := dial(t, addr)
+	payload := []byte("κόσμε\xf4\x90\x80\x80edited")
+	wire := frames(text(string(payload)))
+	head := len(wire) - len(payload)
+	c.nc.Write(wire[:head+len("κόσμε")])
+	time.Sleep(100 * time.Millisecond)
+	c.nc.Write(wire[head+len("κόσμε") : head+len("κόσμε")+2]) // F4 90: no code point can follow
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.expectClose(1007) // without the rest of the frame
+}
