@@ -224,7 +224,9 @@ func maskedFrame(payload []byte) []byte {
 	return f
 }
 
-// echo sends the message and waits for it to come back whole.
+// echo sends the message and waits for it to come back whole: one binary
+// frame, or a binary frame and continuations (RFC 6455 §5.4: a server may
+// fragment its echo, and some do), adding up to the payload sent.
 func (c *client) echo() error {
 	if _, err := c.nc.Write(c.frame); err != nil {
 		return err
@@ -233,23 +235,39 @@ func (c *client) echo() error {
 		_, err := io.ReadFull(c.br, c.reply)
 		return err
 	}
-	if _, err := io.ReadFull(c.br, c.hdr[:2]); err != nil {
-		return err
+	got, want := 0, byte(0x2) // the first frame is binary, the rest continuations
+	for {
+		if _, err := io.ReadFull(c.br, c.hdr[:2]); err != nil {
+			return err
+		}
+		n := int(c.hdr[1] & 0x7F)
+		switch n {
+		case 126:
+			if _, err := io.ReadFull(c.br, c.hdr[2:4]); err != nil {
+				return err
+			}
+			n = int(binary.BigEndian.Uint16(c.hdr[2:4]))
+		case 127:
+			if _, err := io.ReadFull(c.br, c.hdr[2:10]); err != nil {
+				return err
+			}
+			n = int(binary.BigEndian.Uint64(c.hdr[2:10]))
+		}
+		if c.hdr[0]&0x7F != want || c.hdr[1]&0x80 != 0 || n > len(c.reply)-got {
+			return fmt.Errorf("unexpected frame %#x of %d bytes", c.hdr[0], n)
+		}
+		if _, err := io.ReadFull(c.br, c.reply[got:got+n]); err != nil {
+			return err
+		}
+		got += n
+		if c.hdr[0]&0x80 != 0 { // FIN
+			if got != len(c.reply) {
+				return fmt.Errorf("echo of %d bytes, sent %d", got, len(c.reply))
+			}
+			return nil
+		}
+		want = 0x0
 	}
-	n := int(c.hdr[1] & 0x7F)
-	switch n {
-	case 126:
-		io.ReadFull(c.br, c.hdr[2:4])
-		n = int(binary.BigEndian.Uint16(c.hdr[2:4]))
-	case 127:
-		io.ReadFull(c.br, c.hdr[2:10])
-		n = int(binary.BigEndian.Uint64(c.hdr[2:10]))
-	}
-	if c.hdr[0] != 0x82 || n != len(c.reply) {
-		return fmt.Errorf("unexpected frame %#x of %d bytes", c.hdr[0], n)
-	}
-	_, err := io.ReadFull(c.br, c.reply)
-	return err
 }
 
 // openAll opens n clients, 100 at a time.
