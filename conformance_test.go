@@ -139,11 +139,26 @@ func conformanceCases() []conformanceCase {
 		f := testFrame{fin: true, opcode: 8, payload: []byte{byte(code >> 8), byte(code)}}
 		add(conformanceCase{fmt.Sprintf("7.9.%d", i+1), []testFrame{f}, 0, []want{closeWith(1002)}})
 	}
-	// 9.x (a sample): large messages, single frame and fragmented; 10.1.1: 65536 bytes in 1300-byte frames.
+	// 9.1.x, 9.2.x (a sample): large messages in one frame; 10.1.1: 65536 bytes in 1300-byte frames.
 	for _, n := range []int{4 << 20, 16 << 20} {
 		tf, bf := text(strings.Repeat("*", n)), binaryMsg(bytes.Repeat([]byte{0xfe}, n))
 		add(conformanceCase{fmt.Sprintf("9.1 text %d", n), []testFrame{tf, bye}, 0, []want{echoOf(tf), closeWith(1000)}})
 		add(conformanceCase{fmt.Sprintf("9.2 binary %d", n), []testFrame{bf, bye}, 0, []want{echoOf(bf), closeWith(1000)}})
+	}
+	// 9.3.x, 9.4.x (a sample): 4 MiB in fragments of 64 bytes and of 4 KiB.
+	for _, op := range []byte{1, 2} {
+		for i, piece := range []int{64, 4096} {
+			m := strings.Repeat("*", 4<<20)
+			var fs []testFrame
+			for off := 0; off < len(m); off += piece {
+				o := byte(0)
+				if off == 0 {
+					o = op
+				}
+				fs = append(fs, frag(o, m[off:off+piece], off+piece == len(m)))
+			}
+			add(conformanceCase{fmt.Sprintf("9.%d.%d", op+2, 1+i*3), append(fs, bye), 0, []want{{opcode: op, payload: []byte(m)}, closeWith(1000)}})
+		}
 	}
 	var parts []testFrame
 	msg := strings.Repeat("*", 65536)

@@ -568,11 +568,20 @@ func (c *wsConn) readPayload(n int) error {
 	return nil
 }
 
-// grow makes room for more of the message, about doubling the buffer
-// (through the pooled classes up to 64 KiB) but never past what the frame
-// still has to deliver: the buffer grows with the bytes that arrive.
+// grow makes room for more of the message, doubling the buffer (through
+// the pooled classes up to 64 KiB), so that a message arriving in many small
+// fragments is copied about once in all, not once a fragment. It never grows
+// past what can still come: the rest of this frame if it is the message's
+// last, the message limit if not. The buffer grows only when full, so it is
+// never more than twice the bytes that arrived.
 func (c *wsConn) grow(remaining int) {
-	c.takeMsgBuf(len(c.msg) + min(max(cap(c.msg)-msgHeadroom, msgClasses[0]), remaining))
+	more := max(cap(c.msg)-msgHeadroom, msgClasses[0])
+	if c.hdr.fin {
+		more = min(more, remaining)
+	} else {
+		more = int(min(int64(more), c.maxMessage-int64(len(c.msg)-msgHeadroom)))
+	}
+	c.takeMsgBuf(len(c.msg) + more)
 }
 
 // checkUTF8 checks the text message's new bytes. A sequence cut off at the

@@ -535,6 +535,43 @@ func TestLargeDeclaredLengthAllocatesLittle(t *testing.T) {
 	}
 }
 
+// TestSmallFragmentsGrowTheBufferGeometrically: a 1 MiB message in 64-byte
+// fragments (the conformance suite's 9.3.1 sends 4 MiB so) must not copy the
+// message into a new buffer at each fragment: that is 16,384 copies of up
+// to 1 MiB, gigabytes and seconds. Growing by doubling copies about the
+// message's size once more, in all.
+func TestSmallFragmentsGrowTheBufferGeometrically(t *testing.T) {
+	const size, piece = 1 << 20, 64
+	for _, op := range []byte{opText, opBinary} {
+		msg := bytes.Repeat([]byte("*"), size)
+		var parts []testFrame
+		for off := 0; off < size; off += piece {
+			o := op
+			if off > 0 {
+				o = opContinuation
+			}
+			parts = append(parts, frag(o, string(msg[off:off+piece]), off+piece == size))
+		}
+		in := frames(parts...)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err := runConn(bytes.NewReader(in), 64<<20)
+		runtime.ReadMemStats(&after)
+		if err != io.EOF {
+			t.Fatalf("opcode %d: serve: %v", op, err)
+		}
+		fs := parseServerFrames(t, out)
+		if len(fs) != 1 || fs[0].opcode != op || !bytes.Equal(fs[0].payload, msg) {
+			t.Fatalf("opcode %d: the echo is not the message", op)
+		}
+		// The echo's output buffer holds the message once more; allow both,
+		// and the doubling's earlier buffers, with room to spare.
+		if grown := after.TotalAlloc - before.TotalAlloc; grown > 8*size {
+			t.Errorf("opcode %d: allocated %d MiB to assemble a 1 MiB message", op, grown>>20)
+		}
+	}
+}
+
 // TestEchoDoesNotAllocatePerMessage: the steady-state echo reuses its
 // buffers (the brief: no allocation per frame on the hot path).
 func TestEchoDoesNotAllocatePerMessage(t *testing.T) {
