@@ -112,11 +112,11 @@ func TestTraceOffWritesNothing(t *testing.T) {
 // TestTraceStreamed: a streamed echo is traced as the client's frame, then
 // the echo's header and first piece, said to be streamed.
 func TestTraceStreamed(t *testing.T) {
-	trace := traceOf(t, frames(binaryMsg(bytes.Repeat([]byte{7}, 200000))))
+	trace := traceOf(t, frames(binaryMsg(bytes.Repeat([]byte{7}, 600000)))) // more than one streamPiece
 	wantLines(t, trace,
-		"<- frame from the client:", "Extended payload length (64 bits): 200000",
+		"<- frame from the client:", "Extended payload length (64 bits): 600000",
 		"unmasked (3.4.2):     07 07 07",
-		"-> frame to the client, streamed (header and the first ", " of 200000 payload bytes",
-		"Payload Data, 200000 bytes: 07 07 07",
+		"-> frame to the client, streamed (header and the first ", " of 600000 payload bytes",
+		"Payload Data, 600000 bytes: 07 07 07",
 	)
 }
