@@ -452,7 +452,11 @@ func main() {
 
 	ln, err := listen(cfg.addr, cfg.handshakeTimeout)
 	if err != nil {
-		log.Error("cannot listen", "addr", cfg.addr, "err", err)
+		args := []any{"addr", cfg.addr, "err", err}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			args = append(args, "hint", "another program (another wsecho?) has this port: stop it, or choose another port with -addr 127.0.0.1:9998")
+		}
+		log.Error("cannot listen", args...)
 		os.Exit(1)
 	}
 	url := listenURL(ln.Addr())
