@@ -1,13 +1,17 @@
 package main
 
-// interop_test.go: a real client library from outside this repository,
-// Python's websockets (Debian's python3-websockets), against the server.
+// interop_test.go: real clients from outside this repository against the
+// server: Python's websockets (Debian's python3-websockets), and Firefox
+// (Debian's firefox-esr), a second browser engine beside the Chromium of
+// browser_test.go.
 
 import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,7 +43,7 @@ func needTool(t *testing.T, name string, check ...string) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
-		t.Skip(msg + " (apt-get install python3-websockets chromium)")
+		t.Skip(msg + " (apt-get install python3-websockets chromium firefox-esr)")
 	}
 }
 
@@ -54,5 +58,61 @@ func TestPythonWebsocketsClient(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != "closed 1000 1000" {
 		t.Fatalf("client said %q, want a clean close with 1000 both ways", got)
+	}
+}
+
+// firefoxPage echoes what the article's page would send, checks every echo,
+// and closes with 1000 and a reason that says how many came back intact:
+// the server's log line for the close is the test's only way to hear it.
+const firefoxPage = `<!doctype html><meta charset="utf-8"><script>
+const ws = new WebSocket("ws://ADDR/");
+ws.binaryType = "arraybuffer";
+const big = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 255);
+const msgs = ["hello", "你好，世界 🌍", "", big];
+let n = 0, good = 0;
+ws.onopen = () => msgs.forEach((m) => ws.send(m));
+ws.onmessage = (e) => {
+  const m = msgs[n++];
+  if (typeof m === "string") good += e.data === m ? 1 : 0;
+  else { const d = new Uint8Array(e.data); good += d.length === m.length && d.every((v, i) => v === m[i]) ? 1 : 0; }
+  if (n === msgs.length) ws.close(1000, "firefox: " + good + " of " + msgs.length + " intact");
+};
+</script>`
+
+// TestFirefoxClient opens a page from disk (Origin: null) in headless
+// Firefox, which offers permessage-deflate and sends its own header order:
+// text, Unicode, empty and 1 MiB binary must come back intact, and Firefox
+// must close cleanly with 1000.
+func TestFirefoxClient(t *testing.T) {
+	needTool(t, "firefox-esr", "--version")
+	var log syncBuffer // browser_test.go
+	addr, _ := startServerLog(t, nil, &log)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "echo.html")
+	if err := os.WriteFile(page, []byte(strings.ReplaceAll(firefoxPage, "ADDR", addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	profile := filepath.Join(dir, "profile")
+	os.Mkdir(profile, 0o755)
+	cmd := exec.Command("firefox-esr", "--headless", "--no-remote", "--profile", profile, "file://"+page)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its content processes go with it
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	const want = `code=1000 reason="firefox: 4 of 4 intact" by=client messages=4`
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(log.String(), "msg=closed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no close from Firefox within 60 s; server log:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := log.String(); !strings.Contains(got, "origin=null") || !strings.Contains(got, want) {
+		t.Fatalf("server log lacks origin=null or %q:\n%s", want, got)
 	}
 }
