@@ -273,19 +273,21 @@ func maskBytesSimple(key [4]byte, pos int, b []byte) int {
 
 // maskBytes does what maskBytesSimple does, eight bytes at a time: the key,
 // turned to start at pos and repeated twice, is one 64-bit word, and XOR
-// works on a whole word as it does on each byte. The loop does 64 bytes a
-// turn, on a slice c whose length the compiler knows, so that the eight
-// loads and stores carry no bounds checks: measured with BenchmarkMask,
-// about 14x the byte loop at 16 KiB, and 0.34-0.43x copy() (copy uses
-// 64-byte vector moves, which plain Go cannot).
+// works on a whole word as it does on each byte. The loop does 128 bytes a
+// turn, indexing a slice c whose length the compiler knows, so that each of
+// the sixteen lines compiles to one XOR into memory, with no bounds check.
+// Measured with BenchmarkMask at 16 KiB (BENCH.md): the byte loop 1.7 GB/s;
+// 64 bytes a turn by reslicing b, 0.41x copy(); 128 bytes a turn by index,
+// as here, 46 GB/s, 0.51x. copy() uses vector moves, which plain Go cannot.
 func maskBytes(key [4]byte, pos int, b []byte) int {
 	end := pos + len(b)
 	if len(b) >= 16 {
 		k := [4]byte{key[pos&3], key[(pos+1)&3], key[(pos+2)&3], key[(pos+3)&3]}
 		k32 := uint64(binary.LittleEndian.Uint32(k[:]))
 		kw := k32 | k32<<32
-		for len(b) >= 64 {
-			c := b[:64:64]
+		i := 0
+		for ; i+128 <= len(b); i += 128 {
+			c := b[i : i+128 : i+128]
 			binary.LittleEndian.PutUint64(c[0:], binary.LittleEndian.Uint64(c[0:])^kw)
 			binary.LittleEndian.PutUint64(c[8:], binary.LittleEndian.Uint64(c[8:])^kw)
 			binary.LittleEndian.PutUint64(c[16:], binary.LittleEndian.Uint64(c[16:])^kw)
@@ -294,12 +296,19 @@ func maskBytes(key [4]byte, pos int, b []byte) int {
 			binary.LittleEndian.PutUint64(c[40:], binary.LittleEndian.Uint64(c[40:])^kw)
 			binary.LittleEndian.PutUint64(c[48:], binary.LittleEndian.Uint64(c[48:])^kw)
 			binary.LittleEndian.PutUint64(c[56:], binary.LittleEndian.Uint64(c[56:])^kw)
-			b = b[64:]
+			binary.LittleEndian.PutUint64(c[64:], binary.LittleEndian.Uint64(c[64:])^kw)
+			binary.LittleEndian.PutUint64(c[72:], binary.LittleEndian.Uint64(c[72:])^kw)
+			binary.LittleEndian.PutUint64(c[80:], binary.LittleEndian.Uint64(c[80:])^kw)
+			binary.LittleEndian.PutUint64(c[88:], binary.LittleEndian.Uint64(c[88:])^kw)
+			binary.LittleEndian.PutUint64(c[96:], binary.LittleEndian.Uint64(c[96:])^kw)
+			binary.LittleEndian.PutUint64(c[104:], binary.LittleEndian.Uint64(c[104:])^kw)
+			binary.LittleEndian.PutUint64(c[112:], binary.LittleEndian.Uint64(c[112:])^kw)
+			binary.LittleEndian.PutUint64(c[120:], binary.LittleEndian.Uint64(c[120:])^kw)
 		}
-		for len(b) >= 8 {
-			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^kw)
-			b = b[8:]
+		for ; i+8 <= len(b); i += 8 {
+			binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^kw)
 		}
+		b = b[i:]
 		pos = end - len(b) // whole words keep the key's phase: pos&3 is unchanged
 	}
 	maskBytesSimple(key, pos, b)

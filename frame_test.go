@@ -201,7 +201,7 @@ func TestMaskArticleExample(t *testing.T) {
 // article's byte loop, at every length, starting offset and split point.
 func TestMaskBytesMatchesSimple(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n < 200; n++ {
+	for n := 0; n < 400; n++ { // up to three 128-byte turns, and every tail
 		for pos := 0; pos < 8; pos++ {
 			key := [4]byte{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())}
 			data := make([]byte, n)
