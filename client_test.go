@@ -90,6 +90,19 @@ func frag(op byte, s string, fin bool) testFrame {
 	return testFrame{fin: fin, opcode: op, payload: []byte(s)}
 }
 
+// fragments cuts msg into a message of op in frames of piece bytes (the
+// last may be shorter): op first, continuations after, FIN on the last.
+func fragments(op byte, msg string, piece int) []testFrame {
+	var fs []testFrame
+	for off := 0; off < len(msg); off += piece {
+		if off > 0 {
+			op = 0
+		}
+		fs = append(fs, frag(op, msg[off:min(off+piece, len(msg))], off+piece >= len(msg)))
+	}
+	return fs
+}
+
 // closeFrame is a Close with a code and reason; code 0 makes it empty.
 func closeFrame(code uint16, reason string) testFrame {
 	f := testFrame{fin: true, opcode: 0x8}

@@ -149,27 +149,12 @@ func conformanceCases() []conformanceCase {
 	for _, op := range []byte{1, 2} {
 		for i, piece := range []int{64, 4096} {
 			m := strings.Repeat("*", 4<<20)
-			var fs []testFrame
-			for off := 0; off < len(m); off += piece {
-				o := byte(0)
-				if off == 0 {
-					o = op
-				}
-				fs = append(fs, frag(o, m[off:off+piece], off+piece == len(m)))
-			}
-			add(conformanceCase{fmt.Sprintf("9.%d.%d", op+2, 1+i*3), append(fs, bye), 0, []want{{opcode: op, payload: []byte(m)}, closeWith(1000)}})
+			add(conformanceCase{fmt.Sprintf("9.%d.%d", op+2, 1+i*3), append(fragments(op, m, piece), bye), 0,
+				[]want{{opcode: op, payload: []byte(m)}, closeWith(1000)}})
 		}
 	}
-	var parts []testFrame
 	msg := strings.Repeat("*", 65536)
-	for off := 0; off < len(msg); off += 1300 {
-		op := byte(0)
-		if off == 0 {
-			op = 1
-		}
-		parts = append(parts, frag(op, msg[off:min(off+1300, len(msg))], off+1300 >= len(msg)))
-	}
-	add(conformanceCase{"10.1.1", append(parts, bye), 0, []want{{opcode: 1, payload: []byte(msg)}, closeWith(1000)}})
+	add(conformanceCase{"10.1.1", append(fragments(1, msg, 1300), bye), 0, []want{{opcode: 1, payload: []byte(msg)}, closeWith(1000)}})
 	return cs
 }
 

@@ -544,15 +544,7 @@ func TestSmallFragmentsGrowTheBufferGeometrically(t *testing.T) {
 	const size, piece = 1 << 20, 64
 	for _, op := range []byte{opText, opBinary} {
 		msg := bytes.Repeat([]byte("*"), size)
-		var parts []testFrame
-		for off := 0; off < size; off += piece {
-			o := op
-			if off > 0 {
-				o = opContinuation
-			}
-			parts = append(parts, frag(o, string(msg[off:off+piece]), off+piece == size))
-		}
-		in := frames(parts...)
+		in := frames(fragments(op, string(msg), piece)...)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		out, err := runConn(bytes.NewReader(in), 64<<20)

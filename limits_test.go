@@ -236,18 +236,11 @@ func TestShutdownMessageInFlight(t *testing.T) {
 func TestTinyFragments(t *testing.T) {
 	addr, _ := startServer(t, nil)
 	c := dial(t, addr)
-	var wire []byte
 	var want []byte
 	for i := range 10000 {
-		op := byte(0)
-		if i == 0 {
-			op = 1
-		}
-		b := string(rune('a' + i%26))
-		want = append(want, b...)
-		wire = append(wire, frag(op, b, i == 9999).encode()...)
+		want = append(want, byte('a'+i%26))
 	}
-	c.nc.Write(wire)
+	c.nc.Write(frames(fragments(1, string(want), 1)...))
 	if f := c.read(); f.opcode != 1 || !bytes.Equal(f.payload, want) {
 		t.Fatalf("got %d bytes, want the 10,000 fragments as one message", len(f.payload))
 	}

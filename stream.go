@@ -4,12 +4,12 @@ package main
 // fits the largest pooled buffer (64 KiB) is assembled, then echoed in one
 // write; a larger single-frame binary message is echoed piece by piece:
 // its length is known from its header, so the echo's header can go first,
-// and each piece (64 to 256 KiB) goes out as soon as it is unmasked. The client's sending
-// and the server's echoing then overlap, as in a plain TCP echo, and the
-// message costs the server one 256 KiB piece buffer instead of its whole
-// length. Measured with cmd/load, 1 MiB messages: 0.42x the plain TCP
-// echo's MB/s assembled, 0.75x streamed in 64 KiB pieces, 0.92-1.0x in
-// 256 KiB pieces (BENCH.md).
+// and each piece (64 to 256 KiB) goes out as soon as it is unmasked. The
+// client's sending and the server's echoing then overlap, as in a plain TCP
+// echo, and the message costs the server one 256 KiB piece buffer instead
+// of its whole length. Measured with cmd/load, 1 MiB messages: 0.42x the
+// plain TCP echo's MB/s assembled, 0.75x streamed in 64 KiB pieces,
+// 0.92-1.0x in 256 KiB pieces (BENCH.md).
 //
 // Only binary: a text message must be valid UTF-8 (RFC 6455 §8.1), and
 // invalid bytes found half-way would have to be answered with a Close,
@@ -52,7 +52,7 @@ func (c *wsConn) streamBinary() error {
 		room := buf[msgHeadroom : msgHeadroom+min(n-pos, len(buf)-msgHeadroom)]
 		k, err := io.ReadAtLeast(c.br, room, min(len(room), streamMinPiece))
 		if k > 0 {
-			chunk := buf[msgHeadroom : msgHeadroom+k]
+			chunk := room[:k]
 			if c.trace != nil {
 				c.trace.payloadChunk(pos, chunk, true)
 			}
