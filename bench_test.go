@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -242,4 +243,38 @@ func benchLoopback(b *testing.B, server string, conns, size int) {
 		})
 	}
 	wg.Wait()
+}
+
+// BenchmarkReadRequest parses the article's upgrade request as the server
+// reads it: line by line from a bufio.Reader, header names matched with
+// strings.EqualFold.
+func BenchmarkReadRequest(b *testing.B) {
+	in := strings.NewReader(articleRequest)
+	br := bufio.NewReaderSize(in, readBufferSize)
+	b.ReportAllocs()
+	for range b.N {
+		in.Reset(articleRequest)
+		br.Reset(in)
+		if _, err := readRequest(br, 8192, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEchoChinese is BenchmarkEcho's text echo for Chinese text
+// (three bytes a character) cut into fragments of 1000 bytes, so that most
+// fragments end inside a character: the UTF-8 check's incomplete tail
+// (utf8.go) runs at every fragment.
+func BenchmarkEchoChinese(b *testing.B) {
+	msg := strings.Repeat("你好，世界", 400) // 6,000 bytes
+	frame := frames(fragments(1, msg, 1000)...)
+	r := &repeatReader{frame: frame}
+	c := newWSConn(bufio.NewReaderSize(r, readBufferSize), io.Discard, 1<<20)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	r.n = b.N
+	b.ResetTimer()
+	if err := c.readFrames(); err != io.EOF {
+		b.Fatal(err)
+	}
 }

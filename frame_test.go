@@ -119,7 +119,7 @@ func TestReadFrameHeader(t *testing.T) {
 
 func TestPutServerHeader(t *testing.T) {
 	tests := []struct {
-		op   byte
+		op   opcode
 		n    int
 		want []byte
 	}{
@@ -300,8 +300,8 @@ func TestProtocolErrors(t *testing.T) {
 			if len(echoes) != tt.echoes {
 				t.Fatalf("%d frames before the Close, want %d", len(echoes), tt.echoes)
 			}
-			if pe, ok := errors.AsType[*protocolError](err); !ok || pe.code != tt.code {
-				t.Fatalf("serve returned %v, want a protocolError with code %d", err, tt.code)
+			if pe, ok := errors.AsType[*closeError](err); !ok || uint16(pe.code) != tt.code {
+				t.Fatalf("serve returned %v, want a closeError with code %d", err, tt.code)
 			}
 		})
 	}
@@ -320,7 +320,7 @@ func TestCloseCodes(t *testing.T) {
 	for _, code := range invalid {
 		f := testFrame{fin: true, opcode: 8, payload: []byte{byte(code >> 8), byte(code)}} // code 0 too
 		_, got, _ := closeOf(t, frames(f), 1024)
-		if got != closeProtocolError {
+		if got != uint16(closeProtocolError) {
 			t.Errorf("Close %d: answered %d, want 1002", code, got)
 		}
 	}
@@ -508,7 +508,7 @@ func TestUTF8FailFast(t *testing.T) {
 			go func() { done <- c.serve() }()
 			select {
 			case err := <-done:
-				if pe, ok := errors.AsType[*protocolError](err); !ok || pe.code != 1007 {
+				if pe, ok := errors.AsType[*closeError](err); !ok || pe.code != 1007 {
 					t.Fatalf("serve: %v, want 1007", err)
 				}
 			case <-time.After(2 * time.Second):
@@ -542,7 +542,7 @@ func TestLargeDeclaredLengthAllocatesLittle(t *testing.T) {
 // message's size once more, in all.
 func TestSmallFragmentsGrowTheBufferGeometrically(t *testing.T) {
 	const size, piece = 1 << 20, 64
-	for _, op := range []byte{opText, opBinary} {
+	for _, op := range []byte{byte(opText), byte(opBinary)} {
 		msg := bytes.Repeat([]byte("*"), size)
 		in := frames(fragments(op, string(msg), piece)...)
 		var before, after runtime.MemStats
@@ -605,13 +605,13 @@ func FuzzFrames(f *testing.F) {
 				if i != len(fs)-1 {
 					t.Fatal("frames after the server's Close")
 				}
-				if code := closeCodeOf(fr); len(fr.payload) == 1 || code != 0 && !validCloseCode(code) {
+				if code := closeCodeOf(fr); len(fr.payload) == 1 || code != 0 && !closeCode(code).validOnWire() {
 					t.Fatalf("server sent Close payload % x", fr.payload)
 				}
 			}
 		}
-		if pe, ok := errors.AsType[*protocolError](err); ok {
-			if len(fs) == 0 || closeCodeOf(fs[len(fs)-1]) != pe.code {
+		if pe, ok := errors.AsType[*closeError](err); ok {
+			if len(fs) == 0 || closeCodeOf(fs[len(fs)-1]) != uint16(pe.code) {
 				t.Fatalf("failed with %v but did not send its code", pe)
 			}
 		}

@@ -1,14 +1,17 @@
 package main
 
-// page.go serves index.html, the article's 3.2.2 browser client, and
-// push.html, its section 2, to a plain HTTP request on the server's port,
-// so that http://127.0.0.1:9999/ works as well as opening the files from
-// disk. The responses are written by hand, like the 101 in upgrade.go.
+// page.go answers plain HTTP requests, the ones that do not ask for a
+// WebSocket: index.html, the article's 3.2.2 browser client, and push.html,
+// its section 2, so that http://127.0.0.1:9999/ works as well as opening the
+// files from disk, and the clocks of push.go. The responses are written by
+// hand, like the 101 in upgrade.go.
 
 import (
 	_ "embed"
 	"errors"
+	"net"
 	"strings"
+	"time"
 )
 
 // indexHTML is the page, built into the binary: `go run .` serves it from any directory.
@@ -21,21 +24,11 @@ var indexHTML []byte
 //go:embed push.html
 var pushHTML []byte
 
-// errPlainHTTP is a request that is not a WebSocket handshake: nothing is
-// answered yet; servePlain (push.go) answers it.
-var errPlainHTTP = errors.New("plain HTTP request")
-
-// isWebSocket says whether the request tries to open a WebSocket: it asks
-// for the websocket upgrade or carries a key. Anything else is plain HTTP.
-func (req *upgradeRequest) isWebSocket() bool {
-	return hasToken(req.upgrade, "websocket") || req.keys > 0
-}
-
 // plainCheck refuses a plain HTTP request this server cannot answer:
 // methods other than GET and HEAD (405), and a missing or repeated Host (400).
 // The connection closes after every answer (Connection: close), so there
 // is no keep-alive to manage.
-func plainCheck(req *upgradeRequest) *httpError {
+func plainCheck(req *request) *httpError {
 	switch {
 	case req.method != "GET" && req.method != "HEAD":
 		return &httpError{status: 405, msg: req.method + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
@@ -46,7 +39,7 @@ func plainCheck(req *upgradeRequest) *httpError {
 }
 
 // pageResponse answers GET or HEAD for one of the pages, or 404.
-func pageResponse(req *upgradeRequest, path string) ([]byte, error) {
+func pageResponse(req *request, path string) ([]byte, error) {
 	page := indexHTML
 	switch path {
 	case "/", "/index.html":
@@ -58,16 +51,43 @@ func pageResponse(req *upgradeRequest, path string) ([]byte, error) {
 	return fixedResponse(req, "text/html; charset=utf-8", "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n", page), nil
 }
 
-// requestPath is the path of a request target, without its query: "/" for
-// "/?x=1" and for the absolute form "ws://host/" (RFC 9112 §3.2).
-func requestPath(target string) string {
-	if _, rest, ok := strings.Cut(target, "://"); ok {
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			target = rest[i:]
-		} else {
-			target = "/"
+// servePlain answers a request that is not a WebSocket handshake: the
+// pages, and the clocks. It returns how the response ended, for the log.
+func (s *server) servePlain(nc net.Conn, req *request, full bool, tr *tracer) (status int, err error) {
+	nc.SetDeadline(time.Time{})
+	p := pushConn{s: s, nc: nc}
+	var resp []byte
+	path := requestPath(req.target)
+	switch he := plainCheck(req); {
+	case he != nil:
+		err = he
+	case full && strings.HasPrefix(path, "/clock/"): // a held connection: only where there is room
+		err = errTooMany
+	case path == "/clock":
+		resp = clockPoll(req)
+	case path == "/clock/long":
+		tr.handshake(req, nil)
+		err := p.clockLong(req)
+		if err == errShutdown {
+			return 503, err // it answered 503: the browser will ask again
 		}
+		return 200, err
+	case path == "/clock/iframe":
+		tr.handshake(req, streamHead("text/html; charset=utf-8"))
+		return 200, p.clockIframe(req)
+	case path == "/clock/events":
+		tr.handshake(req, streamHead("text/event-stream; charset=utf-8"))
+		return 200, p.clockEvents(req)
+	default:
+		resp, err = pageResponse(req, path)
 	}
-	path, _, _ := strings.Cut(target, "?")
-	return path
+	status = 200
+	if he, ok := errors.AsType[*httpError](err); ok {
+		resp, status = errorResponse(he), he.status
+	}
+	tr.handshake(req, resp)
+	if werr := p.write(resp); werr != nil {
+		return status, werr
+	}
+	return status, err
 }

@@ -34,21 +34,6 @@ const pushHeaders = "Cache-Control: no-cache\r\n" +
 	"X-Content-Type-Options: nosniff\r\n" +
 	"Connection: close\r\n"
 
-// fixedResponse is a complete response with a body of known length.
-func fixedResponse(req *upgradeRequest, contentType, headers string, body []byte) []byte {
-	var b strings.Builder
-	b.WriteString("HTTP/1.1 200 OK\r\n")
-	b.WriteString("Content-Type: " + contentType + "\r\n")
-	fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
-	b.WriteString(headers)
-	b.WriteString("\r\n")
-	resp := []byte(b.String())
-	if req.method == "GET" { // HEAD: the same headers, no body (RFC 9110 §9.3.2)
-		resp = append(resp, body...)
-	}
-	return resp
-}
-
 // streamHead is the head of a response whose body is sent as it is made,
 // in chunks (RFC 9112 §7.1): its length is not known in advance.
 func streamHead(contentType string) []byte {
@@ -113,7 +98,7 @@ func (p pushConn) wait(until time.Time) error {
 
 // clockPoll is article 2.1, polling: the browser asks every second, and
 // every answer is a whole response on a new connection.
-func clockPoll(req *upgradeRequest) []byte {
+func clockPoll(req *request) []byte {
 	return fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n"))
 }
 
@@ -129,7 +114,7 @@ func nextFive(now time.Time) time.Time {
 // clockLong is article 2.2, long polling: the request is held open until
 // there is something to say (here: the next second that is a multiple of
 // 5), then answered; the browser asks again at once.
-func (p pushConn) clockLong(req *upgradeRequest) error {
+func (p pushConn) clockLong(req *request) error {
 	if err := p.wait(nextFive(time.Now())); err != nil {
 		if err == errShutdown { // an answer all the same: the browser will ask again, elsewhere or later
 			p.write(errorResponse(&httpError{status: 503, msg: "the server is shutting down", header: "Retry-After: " + retryAfter}))
@@ -149,7 +134,7 @@ var iframePreamble = "<!doctype html><meta charset=\"utf-8\"><title>clock</title
 // page that never ends, and the server adds a <script> to it every second,
 // which hands the time to the parent page. postMessage works whatever the
 // parent's origin (push.html from disk has none).
-func (p pushConn) clockIframe(req *upgradeRequest) error {
+func (p pushConn) clockIframe(req *request) error {
 	if err := p.write(streamHead("text/html; charset=utf-8")); err != nil || req.method == "HEAD" {
 		return err
 	}
@@ -170,7 +155,7 @@ const eventRetry = 2000
 // the four fields of 2.4.2: id, event, retry, data. After a lost
 // connection the browser reconnects by itself and sends the last id it
 // saw as Last-Event-ID; the count resumes after it.
-func (p pushConn) clockEvents(req *upgradeRequest) error {
+func (p pushConn) clockEvents(req *request) error {
 	first := 0
 	if id, err := strconv.Atoi(strings.TrimSpace(req.lastEventID)); err == nil && id >= 0 {
 		first = id + 1
@@ -197,41 +182,4 @@ func (p pushConn) everySecond(next func(now time.Time, n int) string) error {
 			return err
 		}
 	}
-}
-
-// servePlain answers a request that is not a WebSocket handshake: the
-// pages, and the clocks. It returns how the response ended, for the log.
-func (s *server) servePlain(nc net.Conn, req *upgradeRequest, full bool, tr *tracer) (status int, err error) {
-	nc.SetDeadline(time.Time{})
-	p := pushConn{s: s, nc: nc}
-	var resp []byte
-	path := requestPath(req.target)
-	switch he := plainCheck(req); {
-	case he != nil:
-		err = he
-	case full && strings.HasPrefix(path, "/clock/"): // a held connection: only where there is room
-		err = &httpError{status: 503, msg: "too many connections: try again later", header: "Retry-After: " + retryAfter}
-	case path == "/clock":
-		resp = clockPoll(req)
-	case path == "/clock/long":
-		tr.handshake(req, nil)
-		return 200, p.clockLong(req)
-	case path == "/clock/iframe":
-		tr.handshake(req, streamHead("text/html; charset=utf-8"))
-		return 200, p.clockIframe(req)
-	case path == "/clock/events":
-		tr.handshake(req, streamHead("text/event-stream; charset=utf-8"))
-		return 200, p.clockEvents(req)
-	default:
-		resp, err = pageResponse(req, path)
-	}
-	status = 200
-	if he, ok := errors.AsType[*httpError](err); ok {
-		resp, status = errorResponse(he), he.status
-	}
-	tr.handshake(req, resp)
-	if werr := p.write(resp); werr != nil {
-		return status, werr
-	}
-	return status, err
 }

@@ -5,9 +5,7 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"syscall"
 	"time"
 
@@ -110,51 +108,4 @@ func openFileLimit() int {
 		return 1024
 	}
 	return int(min(rl.Cur, 1<<30))
-}
-
-// readReady waits until the socket is readable, holding no buffer, then
-// reads what is there into a slab from the pool (k.slab, k.pend). It is
-// what net.Conn.Read does (try, and on EAGAIN wait for the poller) with
-// the buffer taken only for the try: an idle connection holds none.
-func (k *connReader) readReady() error {
-	k.n, k.rerr = 0, nil
-	err := k.raw.Read(k.tryRead)
-	slab := k.slab
-	switch {
-	case err != nil: // the read deadline, or the connection closed
-	case k.rerr != nil:
-		err = os.NewSyscallError("read", k.rerr)
-	case k.n == 0:
-		err = io.EOF
-	}
-	if err != nil {
-		if slab != nil {
-			slabPool.Put(slab)
-		}
-		k.slab = nil
-		return err
-	}
-	k.pend = (*slab)[:k.n]
-	k.arrived(time.Now())
-	return nil
-}
-
-// nonblockingRead is readReady's read, called by the poller each time
-// the socket may be readable; false means "not yet, wait". It is a method
-// kept as a func value in the connReader, and its results are fields, so
-// that a wait allocates nothing.
-func (k *connReader) nonblockingRead(fd uintptr) bool {
-	k.slab = slabPool.Get().(*[]byte)
-	for {
-		k.n, k.rerr = syscall.Read(int(fd), *k.slab)
-		if k.rerr != syscall.EINTR {
-			break
-		}
-	}
-	if k.rerr == syscall.EAGAIN {
-		slabPool.Put(k.slab)
-		k.slab = nil
-		return false // not readable yet: the poller waits, then calls again
-	}
-	return true
 }

@@ -26,10 +26,3 @@ func sockoptSummary(time.Duration) string {
 
 // openFileLimit is a conservative guess where the limit is not read.
 func openFileLimit() int { return 1024 }
-
-// readReady has no non-blocking read to use here: the connection waits in
-// its bufio.Reader's buffer instead, as it would without waitData.
-func (k *connReader) readReady() error { return nil }
-
-// nonblockingRead is not used where readReady does not read.
-func (k *connReader) nonblockingRead(fd uintptr) bool { return true }

@@ -2,13 +2,15 @@ package main
 
 // trace.go is -trace: it prints what crosses the wire, laid out as the
 // article lays it out, so the reader can see 3.3 and 3.4 happen. Without
-// -trace a connection has no tracer (nil) and nothing here runs.
+// -trace a connection has no tracer (nil), and every hook here returns at
+// once on a nil tracer, so the reading path calls them without a check.
 
 import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -40,8 +42,7 @@ type tracer struct {
 	b      bytes.Buffer // the block being written
 
 	request  bytes.Buffer       // the raw upgrade request, as its lines arrive
-	masked   [tracePreview]byte // the first payload bytes of the frame being read, as received
-	unmasked [tracePreview]byte // the same bytes after unmasking
+	unmasked [tracePreview]byte // the first payload bytes of the frame being read, unmasked
 	seen     int                // how many of them were captured
 }
 
@@ -65,7 +66,7 @@ func (t *tracer) requestLine(line []byte) {
 
 // handshake prints the request as received, the accept computation of
 // article 3.3.3 step by step, and the response as sent.
-func (t *tracer) handshake(req *upgradeRequest, response []byte) {
+func (t *tracer) handshake(req *request, response []byte) {
 	if t == nil {
 		return
 	}
@@ -97,32 +98,48 @@ func quoteLines(b *bytes.Buffer, p []byte) {
 	}
 }
 
-// payloadChunk records the first bytes of the payload of the frame being
-// read: before unmasking (masked) and after.
-func (t *tracer) payloadChunk(pos int, chunk []byte, masked bool) {
-	if pos >= tracePreview {
+// payload records the first bytes of the payload of the frame being read,
+// after unmasking; pos is chunk's offset in the payload. The bytes as
+// received are worked out again from the key when the frame is printed.
+func (t *tracer) payload(pos int, chunk []byte) {
+	if t == nil || pos >= tracePreview {
 		return
 	}
-	if masked {
-		copy(t.masked[pos:], chunk)
-	} else {
-		t.seen = pos + copy(t.unmasked[pos:], chunk)
+	t.seen = pos + copy(t.unmasked[pos:], chunk)
+}
+
+// badHeader prints a frame header the rules refused (a *closeError); the
+// end of the stream between frames, or a read that failed, is not a frame.
+func (t *tracer) badHeader(h *frameHeader, err error) {
+	if _, ok := errors.AsType[*closeError](err); ok {
+		t.frameIn(h, err)
 	}
 }
 
 // frameIn prints a frame the client sent, after its payload (or as much
-// of it as arrived), and readies the previews for the next frame.
+// of it as arrived), and readies the preview for the next frame.
 func (t *tracer) frameIn(h *frameHeader, err error) {
+	if t != nil { // small enough to inline: off, a hook costs one comparison
+		t.printFrameIn(h, err)
+	}
+}
+
+// printFrameIn is frameIn's work.
+func (t *tracer) printFrameIn(h *frameHeader, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fmt.Fprintf(&t.b, "<- frame from the client:\n")
 	t.diagram(h.fin, h.rsv1, h.rsv2, h.rsv3, h.opcode, h.mask, h.payloadLen, h.length)
 	if h.mask {
-		fmt.Fprintf(&t.b, "    Masking-key: % x\n", h.maskingKey)
 		n := min(t.seen, int(h.length))
+		unmasked := t.unmasked[:n]
+		var masked [tracePreview]byte
+		copy(masked[:], unmasked)
+		maskBytesSimple(h.maskingKey, 0, masked[:n]) // masking again gives the bytes as they came
+		fmt.Fprintf(&t.b, "    Masking-key: % x\n", h.maskingKey)
 		fmt.Fprintf(&t.b, "    Payload Data, %d bytes:\n", h.length)
-		fmt.Fprintf(&t.b, "      as received (masked): %s\n", hexPreview(t.masked[:n], h.length))
-		fmt.Fprintf(&t.b, "      unmasked (3.4.2):     %s\n", previewBytes(t.unmasked[:n], h.length, h.opcode))
+		fmt.Fprintf(&t.b, "      as received (masked): %s\n", hexPreview(masked[:n], h.length))
+		fmt.Fprintf(&t.b, "      unmasked (3.4.2):     %s\n", previewBytes(unmasked, h.length, h.opcode))
 	}
 	if err != nil {
 		fmt.Fprintf(&t.b, "    rejected: %v\n", err)
@@ -134,6 +151,13 @@ func (t *tracer) frameIn(h *frameHeader, err error) {
 // frameOut prints a frame the server sends, decoded from its bytes: the
 // whole frame, or for a streamed echo (stream.go) its header and first piece.
 func (t *tracer) frameOut(frame []byte) {
+	if t != nil {
+		t.printFrameOut(frame)
+	}
+}
+
+// printFrameOut is frameOut's work.
+func (t *tracer) printFrameOut(frame []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b0, b1 := frame[0], frame[1]
@@ -149,15 +173,15 @@ func (t *tracer) frameOut(frame []byte) {
 	} else {
 		fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write):\n", hl, n)
 	}
-	t.diagram(b0&0x80 != 0, b0&0x40 != 0, b0&0x20 != 0, b0&0x10 != 0, b0&0x0F, b1&0x80 != 0, b1&0x7F, n)
+	t.diagram(b0&0x80 != 0, b0&0x40 != 0, b0&0x20 != 0, b0&0x10 != 0, opcode(b0&0x0F), b1&0x80 != 0, b1&0x7F, n)
 	fmt.Fprintf(&t.b, "    Masking-key: none (a server never masks, RFC 6455 §5.1)\n")
-	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, b0&0x0F))
+	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, opcode(b0&0x0F)))
 	t.flush()
 }
 
 // diagram draws a header's first two bytes under the article's 3.4.1
 // boxes, then names each field and the extended length.
-func (t *tracer) diagram(fin, rsv1, rsv2, rsv3 bool, opcode byte, mask bool, payloadLen byte, length uint64) {
+func (t *tracer) diagram(fin, rsv1, rsv2, rsv3 bool, op opcode, mask bool, payloadLen byte, length uint64) {
 	bit := func(b bool) int {
 		if b {
 			return 1
@@ -173,10 +197,10 @@ func (t *tracer) diagram(fin, rsv1, rsv2, rsv3 bool, opcode byte, mask bool, pay
 	fmt.Fprintf(&t.b, "    | |1|2|3|       |K|             |\n")
 	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
 	fmt.Fprintf(&t.b, "    |%d|%d|%d|%d|%s|%d|%s|\n", bit(fin), bit(rsv1), bit(rsv2), bit(rsv3),
-		spacedBits(uint64(opcode), 4), bit(mask), spacedBits(uint64(payloadLen), 7))
+		spacedBits(uint64(op), 4), bit(mask), spacedBits(uint64(payloadLen), 7))
 	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
 	fmt.Fprintf(&t.b, "    FIN=%d RSV1=%d RSV2=%d RSV3=%d opcode=0x%X (%s) MASK=%d Payload len=%d\n",
-		bit(fin), bit(rsv1), bit(rsv2), bit(rsv3), opcode, opcodeName(opcode), bit(mask), payloadLen)
+		bit(fin), bit(rsv1), bit(rsv2), bit(rsv3), byte(op), op, bit(mask), payloadLen)
 	switch payloadLen {
 	case 126:
 		fmt.Fprintf(&t.b, "    Extended payload length (16 bits): %d\n", length)
@@ -196,25 +220,6 @@ func spacedBits(v uint64, n int) string {
 	return strings.Join(s, " ")
 }
 
-// opcodeName is an opcode's meaning (RFC 6455 §5.2).
-func opcodeName(op byte) string {
-	switch op {
-	case opContinuation:
-		return "continuation"
-	case opText:
-		return "text"
-	case opBinary:
-		return "binary"
-	case opClose:
-		return "close"
-	case opPing:
-		return "ping"
-	case opPong:
-		return "pong"
-	}
-	return "reserved"
-}
-
 // hexPreview is the first bytes in hex, with "..." when the payload is longer.
 func hexPreview(p []byte, total uint64) string {
 	s := fmt.Sprintf("% x", p)
@@ -229,15 +234,15 @@ func hexPreview(p []byte, total uint64) string {
 
 // previewBytes is hexPreview, followed by the text when the bytes are
 // printable UTF-8 (a text frame, or a close reason after its code).
-func previewBytes(p []byte, total uint64, opcode byte) string {
+func previewBytes(p []byte, total uint64, op opcode) string {
 	s := hexPreview(p, total)
 	text := p
-	if opcode == opClose && len(p) >= 2 {
-		code := binary.BigEndian.Uint16(p)
-		s += fmt.Sprintf("  code %d (%s)", code, closeCodeName(code))
+	if op == opClose && len(p) >= 2 {
+		code := closeCode(binary.BigEndian.Uint16(p))
+		s += fmt.Sprintf("  code %d (%s)", code, code)
 		text = p[2:]
 	}
-	if len(text) == 0 || opcode == opBinary {
+	if len(text) == 0 || op == opBinary {
 		return s
 	}
 	for len(text) > 0 && !utf8.Valid(text) { // a preview may cut a character in two
@@ -276,8 +281,11 @@ func (t *tracer) note(format string, args ...any) {
 	t.flush()
 }
 
-// failing notes that the server fails the connection with pe's code.
-func (t *tracer) failing(pe *protocolError) {
-	t.note("failing the connection (RFC 6455 §7.1.7): Close %d (%s) %q, then TCP close",
-		pe.code, closeCodeName(pe.code), pe.reason)
+// failing notes that the server closes the connection with e's code.
+func (t *tracer) failing(e *closeError) {
+	what := "failing the connection (RFC 6455 §7.1.7)"
+	if e.code == closeGoingAway {
+		what = "going away (RFC 6455 §7.4.1)"
+	}
+	t.note("%s: Close %d (%s) %q, then TCP close", what, e.code, e.code, e.reason)
 }

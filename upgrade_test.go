@@ -46,7 +46,7 @@ func TestArticleHandshake(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			br := bufio.NewReaderSize(r, readBufferSize)
 			var out bytes.Buffer
-			req, err := handshake(br, &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
+			req, err := handshakeOf(br, &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,9 +69,32 @@ func TestArticleHandshake(t *testing.T) {
 	}
 }
 
-// request builds a handshake request from the article's, with header lines
+// errNotWebSocket is handshakeOf's answer to a plain HTTP request.
+var errNotWebSocket = errors.New("plain HTTP request")
+
+// handshakeOf reads a request head from br and answers it as serveConn
+// does: a WebSocket request with handshake, whose refusal is answered with
+// its HTTP error, as is a malformed head; a plain request is left alone.
+func handshakeOf(br *bufio.Reader, w io.Writer, rules handshakeRules, tr *tracer) (*request, error) {
+	req, err := readRequest(br, rules.maxHeaderBytes, tr)
+	if err == nil && !req.isWebSocket() {
+		return req, errNotWebSocket
+	}
+	if err == nil {
+		err = handshake(w, req, rules, tr)
+	}
+	if he, ok := errors.AsType[*httpError](err); ok {
+		w.Write(errorResponse(he))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// articleRequestWith builds a handshake request from the article's, with header lines
 // replaced ("Name: value"), removed ("Name:" alone) or added.
-func request(first string, changes ...string) string {
+func articleRequestWith(first string, changes ...string) string {
 	lines := strings.Split(strings.TrimSuffix(articleRequest, "\r\n\r\n"), "\r\n")
 	if first != "" {
 		lines[0] = first
@@ -107,34 +130,34 @@ var handshakeCases = []struct {
 	header string // a header the answer must carry, "Name: value"
 }{
 	{"article request", articleRequest, 101, "Sec-WebSocket-Accept: aWAY+V/uyz5ILZEoWuWdxjnlb7E="},
-	{"Firefox Connection list", request("", "Connection: keep-alive, Upgrade"), 101, ""},
+	{"Firefox Connection list", articleRequestWith("", "Connection: keep-alive, Upgrade"), 101, ""},
 	{"header names in upper case", "GET / HTTP/1.1\r\nHOST: x\r\nCONNECTION: UPGRADE\r\nUPGRADE: WEBSOCKET\r\n" +
 		"SEC-WEBSOCKET-VERSION: 13\r\nSEC-WEBSOCKET-KEY: IHfMdf8a0aQXbwQO1pkGdA==\r\n\r\n", 101, ""},
-	{"lower-case names and tokens", request("", "connection: upgrade", "upgrade: WebSocket", "sec-websocket-key: IHfMdf8a0aQXbwQO1pkGdA=="), 101, ""},
-	{"repeated Upgrade headers", request("", "Upgrade: h2c", "Upgrade: websocket"), 101, ""},
-	{"Origin null", request("", "Origin: null"), 101, ""},
-	{"extensions offered, none taken", request("", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"), 101, ""},
+	{"lower-case names and tokens", articleRequestWith("", "connection: upgrade", "upgrade: WebSocket", "sec-websocket-key: IHfMdf8a0aQXbwQO1pkGdA=="), 101, ""},
+	{"repeated Upgrade headers", articleRequestWith("", "Upgrade: h2c", "Upgrade: websocket"), 101, ""},
+	{"Origin null", articleRequestWith("", "Origin: null"), 101, ""},
+	{"extensions offered, none taken", articleRequestWith("", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"), 101, ""},
 	{"bare LF line ends", strings.ReplaceAll(articleRequest, "\r\n", "\n"), 101, ""},
-	{"HTTP/1.2", request("GET / HTTP/1.2"), 101, ""},
-	{"POST", request("POST / HTTP/1.1"), 405, "Allow: GET"},
-	{"HTTP/1.0", request("GET / HTTP/1.0"), 400, ""},
-	{"garbage request line", request("hello"), 400, ""},
-	{"no Host", request("", "Host:"), 400, ""},
+	{"HTTP/1.2", articleRequestWith("GET / HTTP/1.2"), 101, ""},
+	{"POST", articleRequestWith("POST / HTTP/1.1"), 405, "Allow: GET"},
+	{"HTTP/1.0", articleRequestWith("GET / HTTP/1.0"), 400, ""},
+	{"garbage request line", articleRequestWith("hello"), 400, ""},
+	{"no Host", articleRequestWith("", "Host:"), 400, ""},
 	{"two Hosts", strings.Replace(articleRequest, "\r\n", "\r\nHost: b\r\n", 1), 400, ""},
-	{"no Upgrade", request("", "Upgrade:"), 400, ""},
-	{"Upgrade not websocket", request("", "Upgrade: h2c"), 400, ""},
-	{"Connection keep-alive only", request("", "Connection: keep-alive"), 400, ""},
-	{"no key", request("", "Sec-WebSocket-Key:"), 400, ""},
-	{"key of 15 bytes", request("", "Sec-WebSocket-Key: "+base64.StdEncoding.EncodeToString(make([]byte, 15))), 400, ""},
-	{"key not base64", request("", "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!=="), 400, ""},
-	{"version 8", request("", "Sec-WebSocket-Version: 8"), 426, "Sec-WebSocket-Version: 13"},
-	{"no version", request("", "Sec-WebSocket-Version:"), 426, "Sec-WebSocket-Version: 13"},
-	{"header line without colon", request("", "Nonsense"), 400, ""},
-	{"space before colon", request("", "Host : x"), 400, ""},
+	{"no Upgrade", articleRequestWith("", "Upgrade:"), 400, ""},
+	{"Upgrade not websocket", articleRequestWith("", "Upgrade: h2c"), 400, ""},
+	{"Connection keep-alive only", articleRequestWith("", "Connection: keep-alive"), 400, ""},
+	{"no key", articleRequestWith("", "Sec-WebSocket-Key:"), 400, ""},
+	{"key of 15 bytes", articleRequestWith("", "Sec-WebSocket-Key: "+base64.StdEncoding.EncodeToString(make([]byte, 15))), 400, ""},
+	{"key not base64", articleRequestWith("", "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!=="), 400, ""},
+	{"version 8", articleRequestWith("", "Sec-WebSocket-Version: 8"), 426, "Sec-WebSocket-Version: 13"},
+	{"no version", articleRequestWith("", "Sec-WebSocket-Version:"), 426, "Sec-WebSocket-Version: 13"},
+	{"header line without colon", articleRequestWith("", "Nonsense"), 400, ""},
+	{"space before colon", articleRequestWith("", "Host : x"), 400, ""},
 	{"obsolete line folding", strings.Replace(articleRequest, "Upgrade: websocket", "Upgrade:\r\n websocket", 1), 400, ""},
-	{"9 KiB of headers", request("", "X-Big: "+strings.Repeat("a", 9<<10)), 431, ""},
-	{"64 KiB header", request("", "X-Big: "+strings.Repeat("a", 64<<10)), 431, ""},
-	{"many small headers", request("", strings.Repeat("X-A: b\r\n", 2000)+"X-End: c"), 431, ""},
+	{"9 KiB of headers", articleRequestWith("", "X-Big: "+strings.Repeat("a", 9<<10)), 431, ""},
+	{"64 KiB header", articleRequestWith("", "X-Big: "+strings.Repeat("a", 64<<10)), 431, ""},
+	{"many small headers", articleRequestWith("", strings.Repeat("X-A: b\r\n", 2000)+"X-End: c"), 431, ""},
 }
 
 // checkResponse reads one HTTP response and checks its status, header, and
@@ -178,7 +201,7 @@ func TestHandshakeStatuses(t *testing.T) {
 	for _, tt := range handshakeCases {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := handshake(bufio.NewReader(strings.NewReader(tt.req)), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
+			_, err := handshakeOf(bufio.NewReader(strings.NewReader(tt.req)), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
 			if he, ok := errors.AsType[*httpError](err); ok != (tt.status != 101) || ok && he.status != tt.status {
 				t.Fatalf("handshake error %v, want status %d", err, tt.status)
 			}
@@ -197,7 +220,7 @@ func TestHandshakeStatuses(t *testing.T) {
 func TestTruncatedRequest(t *testing.T) {
 	for _, cut := range []int{0, 10, len(articleRequest) - 2} {
 		var out bytes.Buffer
-		_, err := handshake(bufio.NewReader(strings.NewReader(articleRequest[:cut])), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
+		_, err := handshakeOf(bufio.NewReader(strings.NewReader(articleRequest[:cut])), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
 		if err == nil || out.Len() != 0 {
 			t.Fatalf("cut at %d: err %v, wrote %q", cut, err, out.String())
 		}
@@ -240,7 +263,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte("\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
-		req, err := handshake(bufio.NewReader(bytes.NewReader(in)), &out, handshakeRules{maxHeaderBytes: 1024}, nil)
+		req, err := handshakeOf(bufio.NewReader(bytes.NewReader(in)), &out, handshakeRules{maxHeaderBytes: 1024}, nil)
 		if err == nil {
 			k, derr := base64.StdEncoding.DecodeString(req.key)
 			if derr != nil || len(k) != 16 || req.method != "GET" || req.version != "13" {
@@ -258,7 +281,7 @@ func FuzzReadRequest(f *testing.F) {
 			}
 			return
 		}
-		if err == errPlainHTTP {
+		if err == errNotWebSocket {
 			if req == nil || req.isWebSocket() || out.Len() != 0 {
 				t.Fatalf("plain request %+v answered %q by the handshake", req, out.String())
 			}

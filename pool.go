@@ -1,22 +1,26 @@
 package main
 
-// buffers.go lends buffers to connections only while bytes are in flight:
-// a quiet connection holds no read buffer and no message buffer, and a
-// busy one reuses the same few, so the echo allocates nothing per message.
-// Measured with go run ./cmd/load -mode idle -conns 10000 (with the frames
-// moved to a fresh goroutine, main.go): 14.8 KiB per idle connection
-// before, 4.8 KiB after; 19.6 and 6.9 KiB after one echo each.
+// pool.go lends buffers to connections only while bytes are in flight. It
+// buys memory: a quiet connection holds no read buffer and no message
+// buffer, and a busy one reuses the same few, so that the echo allocates
+// nothing per message (LOAD.md and BENCH.md have the figures). The plain
+// code it stands in for is a bufio.NewReader and a message buffer of its
+// own for each connection, kept for the connection's whole life.
 
 import (
 	"bufio"
 	"sync"
 )
 
+// readBufferSize is the bufio.Reader a connection reads through: a whole
+// upgrade request or a small frame fits in one read.
+const readBufferSize = 4 << 10
+
 // readerPool holds the bufio.Readers that connections read through.
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 // slabPool holds buffers for the first bytes after a quiet spell, read
-// before the connection takes a bufio.Reader again (connReader.waitData).
+// before the connection takes a bufio.Reader again (idle.go).
 var slabPool = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
 
 // getReader lends a bufio.Reader reading from r.
@@ -84,19 +88,18 @@ func (c *wsConn) releaseMsgBuf() {
 	c.msg, c.msgBuf = nil, nil
 }
 
-// idle runs between messages when nothing is buffered: the connection gives
-// its buffers back, waits for the client's next bytes holding none, and
-// takes a bufio.Reader again. Without a connReader (in tests) it does nothing.
-func (c *wsConn) idle() error {
-	if c.kr == nil {
-		return nil
+// grow makes room for more of the message, doubling the buffer (through
+// the pooled classes up to 64 KiB), so that a message arriving in many
+// small fragments is copied about once in all, not once a fragment. It
+// never grows past what can still come: the rest of this frame if it is
+// the message's last, the message limit if not. The buffer grows only when
+// full, so it is never more than twice the bytes that arrived.
+func (c *wsConn) grow(remaining int) {
+	more := max(cap(c.msg)-msgHeadroom, msgClasses[0])
+	if c.hdr.fin {
+		more = min(more, remaining)
+	} else {
+		more = int(min(int64(more), c.maxMessage-int64(len(c.msg)-msgHeadroom)))
 	}
-	putReader(c.br)
-	c.br = nil
-	c.releaseMsgBuf()
-	if err := c.kr.waitData(); err != nil {
-		return err
-	}
-	c.br = getReader(c.kr)
-	return nil
+	c.takeMsgBuf(len(c.msg) + more)
 }

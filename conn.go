@@ -1,0 +1,211 @@
+package main
+
+// conn.go is the article's 3.4.3, the server itself, made correct: after the
+// handshake, read a frame, unmask it (3.4.2), and echo each complete message
+// in a frame of the same type; answer pings; finish with the closing
+// handshake (close.go). frame.go is the codec it reads and writes with.
+
+import (
+	"bufio"
+	"io"
+)
+
+// wsConn is one connection after the upgrade.
+type wsConn struct {
+	br         *bufio.Reader // the handshake's reader: the bytes after the request are frames
+	kr         *connReader   // what br reads from: the keepalive (keepalive.go); nil in tests
+	maxMessage int64         // -max-message: the largest message accepted (1009 above it)
+
+	hdr     frameHeader             // the frame being read
+	scratch [maxFrameHeaderLen]byte // its header bytes
+	ctrl    [2 + 125]byte           // a control frame: room for the reply's header, then the payload
+
+	msgOp   opcode  // opText or opBinary while a message is open, 0 between messages
+	msg     []byte  // msgHeadroom bytes, then the payload of the message so far
+	msgBuf  *[]byte // the pooled buffer behind msg (pool.go), nil if it has none
+	checked int     // how much of a text message is known to be valid UTF-8 (utf8.go)
+
+	out  frameWriter // the sending side (write.go)
+	peer peerClose   // what the client's Close said (close.go)
+	err  error       // how serve ended, for the log line
+
+	messages int64 // messages echoed
+	bytes    int64 // payload bytes echoed
+
+	trace *tracer // -trace (trace.go); nil when off, and its hooks then do nothing
+}
+
+// msgHeadroom is room kept in front of a message's payload for the echo's
+// header, so that header and payload leave in one write without a copy.
+const msgHeadroom = 10
+
+// The ways a message can break RFC 6455, each with its close code.
+var (
+	errNoMessage     = &closeError{closeProtocolError, "continuation frame with no message to continue"} // §5.4
+	errMessageOpen   = &closeError{closeProtocolError, "new message before the previous one finished"}   // §5.4
+	errInvalidUTF8   = &closeError{closeInvalidFramePayloadData, "text is not valid UTF-8"}              // §8.1
+	errMessageTooBig = &closeError{closeMessageTooBig, "message too big"}                                // §7.4.1
+)
+
+// newWSConn starts the frame phase on the reader that read the handshake;
+// frames go to w.
+func newWSConn(br *bufio.Reader, w io.Writer, maxMessage int64) *wsConn {
+	return &wsConn{br: br, maxMessage: maxMessage, out: frameWriter{w: w}}
+}
+
+// serve runs the connection until it ends. It returns nil after a complete
+// closing handshake, the *closeError it closed the connection with (the
+// Close frame with its code is already sent), or the I/O error that ended it.
+func (c *wsConn) serve() error {
+	err := c.readFrames()
+	c.fail(err)
+	return err
+}
+
+// readFrames is the loop of article 3.4.3, socket.on("data", ...), made to
+// read frames, not reads: read a header, then its payload, and echo each
+// complete message, until the closing handshake (nil) or an error.
+func (c *wsConn) readFrames() error {
+	h := &c.hdr
+	for {
+		if err := c.idle(); err != nil { // between messages, wait holding no buffer (idle.go)
+			return err
+		}
+		if err := readFrameHeader(c.br, c.scratch[:], h); err != nil {
+			c.trace.badHeader(h, err)
+			return err
+		}
+		if h.opcode.isControl() {
+			done, err := c.control()
+			if done || err != nil {
+				return err
+			}
+			continue
+		}
+		if c.streams() { // a large binary frame, echoed as it arrives (stream.go)
+			if err := c.streamBinary(); err != nil {
+				return err
+			}
+			continue
+		}
+		err := c.dataFrame()
+		c.trace.frameIn(h, err)
+		if err != nil {
+			return err
+		}
+		if h.fin {
+			if err := c.endMessage(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// dataFrame reads a text, binary or continuation frame's payload into the
+// message, after the rules of fragmentation (RFC 6455 §5.4): a message is a
+// text or binary frame, then continuation frames until one has FIN set.
+func (c *wsConn) dataFrame() error {
+	h := &c.hdr
+	if h.opcode == opContinuation {
+		if c.msgOp == 0 {
+			return errNoMessage
+		}
+	} else {
+		if c.msgOp != 0 {
+			return errMessageOpen
+		}
+		c.startMessage(h.opcode)
+	}
+	if h.length > uint64(c.maxMessage)-uint64(len(c.msg)-msgHeadroom) {
+		return errMessageTooBig // before reading (or allocating for) a single byte of it
+	}
+	return c.readPayload(int(h.length))
+}
+
+// startMessage opens a message of type op.
+func (c *wsConn) startMessage(op opcode) {
+	c.messageBegins()
+	c.msgOp = op
+	c.checked = 0
+	if c.msg == nil {
+		c.takeMsgBuf(msgClasses[0])
+	}
+	c.msg = c.msg[:msgHeadroom]
+}
+
+// readPayload appends the current frame's n payload bytes to the message,
+// unmasking them as they arrive (article 3.4.2). It takes whatever the
+// connection has, not the whole frame at once, so that a text message is
+// checked as its bytes come in: invalid UTF-8 fails the connection at once
+// (RFC 6455 §8.1), not when the rest of a large frame arrives. The buffer
+// grows as bytes arrive, never to a length the client merely announced.
+func (c *wsConn) readPayload(n int) error {
+	for pos := 0; pos < n; {
+		if len(c.msg) == cap(c.msg) {
+			c.grow(n - pos) // pool.go
+		}
+		start := len(c.msg)
+		k, err := c.br.Read(c.msg[start:min(cap(c.msg), start+n-pos)])
+		c.msg = c.msg[:start+k]
+		chunk := c.msg[start:]
+		pos = maskBytes(c.hdr.maskingKey, pos, chunk) // maskBytesSimple, a word at a time (mask.go)
+		c.trace.payload(pos-k, chunk)
+		if c.msgOp == opText && !c.checkUTF8() {
+			return errInvalidUTF8
+		}
+		if err != nil {
+			return noEOF(err)
+		}
+	}
+	return nil
+}
+
+// endMessage echoes the completed message as one frame of the same type,
+// header and payload in one write, then readies for the next message.
+func (c *wsConn) endMessage() error {
+	p := c.msg[msgHeadroom:]
+	if c.msgOp == opText && c.checked != len(p) {
+		return errInvalidUTF8 // the message ends inside a character
+	}
+	frame := c.msg[msgHeadroom-serverHeaderLen(len(p)):]
+	putServerHeader(frame, c.msgOp, len(p))
+	err := c.writeFrame(frame, false, false)
+	if err == nil {
+		c.messages++
+		c.bytes += int64(len(p))
+	}
+	c.msgOp = 0
+	if c.msgBuf == nil {
+		c.msg = nil // a buffer larger than the pooled ones is not kept after its message
+	}
+	if err == errCloseSent {
+		return nil // we are closing: the client's Close will follow
+	}
+	return err
+}
+
+// control handles a ping, pong or close frame (RFC 6455 §5.5), which may
+// arrive between the fragments of a message. done reports the end of the
+// closing handshake.
+func (c *wsConn) control() (done bool, err error) {
+	n := int(c.hdr.length) // at most 125: readFrameHeader checked it
+	p := c.ctrl[2 : 2+n]
+	_, err = io.ReadFull(c.br, p)
+	maskBytes(c.hdr.maskingKey, 0, p)
+	c.trace.payload(0, p)
+	c.trace.frameIn(&c.hdr, err)
+	if err != nil {
+		return false, noEOF(err)
+	}
+	switch c.hdr.opcode {
+	case opPing: // §5.5.2: a pong with the same application data
+		putServerHeader(c.ctrl[:], opPong, n)
+		if err := c.writeFrame(c.ctrl[:2+n], false, false); err != nil && err != errCloseSent {
+			return false, err
+		}
+	case opPong: // §5.5.3: an unsolicited pong needs no answer
+	case opClose:
+		return true, c.closeReceived(p) // close.go
+	}
+	return false, nil
+}

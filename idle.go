@@ -1,0 +1,95 @@
+package main
+
+// idle.go is the wait between messages. It buys memory: while a client is
+// quiet its connection holds no read buffer and no message buffer, only its
+// goroutine's smallest stack (LOAD.md has the figures). The plain code it
+// stands in for is nothing at all: the loop in conn.go would simply block
+// in the next read, inside a bufio.Reader's 4 KiB buffer that the
+// connection keeps for its whole life. On Linux (idle_linux.go) the wait
+// asks the runtime's poller for readiness and reads only then; elsewhere
+// the connection waits in its buffer, as the plain code does.
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// readiness is a connReader's wait for the socket to become readable.
+type readiness struct {
+	raw  syscall.RawConn // the socket; nil where the connection has none
+	slab *[]byte         // from slabPool: the bytes the wait read
+	pend []byte          // the part of slab not yet handed to the bufio.Reader
+
+	tryRead func(fd uintptr) bool // the read made once ready (idle_linux.go), kept as a value so a wait allocates nothing
+	n       int                   // what tryRead read
+	rerr    error                 // and the error it met
+}
+
+// init prepares the wait for nc, read by k.
+func (w *readiness) init(k *connReader, nc net.Conn) {
+	if sc, ok := nc.(syscall.Conn); ok {
+		w.raw, _ = sc.SyscallConn()
+		w.tryRead = k.nonblockingRead
+	}
+}
+
+// takePending copies bytes the wait read into p, first: they came before
+// anything the socket still holds.
+func (w *readiness) takePending(p []byte) int {
+	if len(w.pend) == 0 {
+		return 0
+	}
+	n := copy(p, w.pend)
+	w.pend = w.pend[n:]
+	if len(w.pend) == 0 {
+		slabPool.Put(w.slab)
+		w.slab, w.pend = nil, nil
+	}
+	return n
+}
+
+// idle runs before each frame. Between messages with nothing buffered, the
+// connection gives its buffers back (pool.go), waits for the client's next
+// bytes holding none, and takes a bufio.Reader again. Inside a message, or
+// with bytes already buffered, or in tests (no connReader), it does nothing.
+func (c *wsConn) idle() error {
+	if c.msgOp != 0 || c.br.Buffered() > 0 {
+		return nil // small enough to inline: a busy connection pays one test
+	}
+	return c.waitIdle()
+}
+
+// waitIdle is idle's wait.
+func (c *wsConn) waitIdle() error {
+	if c.kr == nil {
+		return nil
+	}
+	putReader(c.br)
+	c.br = nil
+	c.releaseMsgBuf()
+	if err := c.kr.waitData(); err != nil {
+		return err
+	}
+	c.br = getReader(c.kr)
+	return nil
+}
+
+// waitData waits until the client sends something, keeping the
+// keepalive's clock, and reads it into a slab for Read to hand on.
+func (k *connReader) waitData() error {
+	if k.wait.raw == nil || k.ws == nil {
+		return nil // Read will wait, in the bufio.Reader's buffer
+	}
+	for {
+		err := k.readReady()
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if err := k.quiet(time.Now()); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package main
+
+// server.go accepts connections and runs one goroutine each, as the
+// article's net.createServer gives one callback per socket; it keeps track
+// of them for -max-conns and for the shutdown, and keeps a panic in one
+// connection's code from costing more than that connection.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// closeLinger bounds how long a closing connection waits for the client's
+// FIN after ours (see closeTCP).
+const closeLinger = 2 * time.Second
+
+// server accepts connections and keeps track of them for the shutdown.
+type server struct {
+	cfg      config
+	log      *slog.Logger
+	traceOut io.Writer // where -trace writes (stderr)
+	origins  []string  // -origin, split
+
+	mu      sync.Mutex
+	ln      net.Listener         // set by serve, closed by shutdown
+	conns   map[net.Conn]tracked // every accepted connection, until it closes
+	closing bool                 // shutdown has begun
+	wg      sync.WaitGroup       // one per connection goroutine
+}
+
+// newServer makes a server with the given settings, logging to log.
+func newServer(cfg config, log *slog.Logger) *server {
+	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]tracked), traceOut: &lockedWriter{w: os.Stderr},
+		origins: cfg.originList()}
+}
+
+// listen opens the listening TCP socket with the options of sockopt_linux.go.
+func listen(addr string, handshakeTimeout time.Duration) (net.Listener, error) {
+	lc := net.ListenConfig{
+		Control:   listenControl(handshakeTimeout),
+		KeepAlive: -1, // tuneConn sets keepalive itself
+	}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// serve is the accept loop: one goroutine per connection, as the article's
+// net.createServer gives one callback per socket. It returns when ln closes.
+func (s *server) serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return ln.Close()
+	}
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors, say: wait and try again rather than exit.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		open, ok := s.track(nc, tracked{})
+		if !ok || open > s.cfg.maxConns+maxRefusing {
+			s.untrack(nc)
+			nc.Close() // shutting down, or flooded: not even a 503
+			continue
+		}
+		s.wg.Add(1)
+		go s.serveConn(nc, open > s.cfg.maxConns)
+	}
+}
+
+// maxRefusing is how many connections past -max-conns get their 503; more
+// are closed at once, so that a flood costs no goroutines.
+const maxRefusing = 256
+
+// isClosing says whether shutdown has begun.
+func (s *server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// tracked is where a connection is in its life, for the shutdown.
+type tracked struct {
+	plain bool    // serving a plain HTTP request (page.go, push.go)
+	ws    *wsConn // a WebSocket; with plain, nil while the request head is read
+}
+
+// track records a connection or its new phase and returns how many are
+// open; ok is false if the shutdown has begun before the connection's
+// request was read.
+func (s *server) track(nc net.Conn, t tracked) (open int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing && t == (tracked{}) {
+		return len(s.conns), false
+	}
+	s.conns[nc] = t
+	return len(s.conns), true
+}
+
+// untrack forgets a connection.
+func (s *server) untrack(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
+}
+
+// serveConn reads one connection's request head (http.go) and routes it:
+// a WebSocket handshake (upgrade.go), which on success starts runWS for
+// its frames, or plain HTTP (page.go). It returns once the handshake is
+// done, so the stack that parsing and logging grew goes with it: the
+// connection's long life is spent in a fresh goroutine, as small as the
+// frame loop needs.
+func (s *server) serveConn(nc net.Conn, full bool) {
+	defer s.wg.Done()
+	remote := nc.RemoteAddr().String()
+	upgraded := false
+	defer func() {
+		if !upgraded {
+			s.untrack(nc)
+		}
+	}()
+	defer s.recoverConn(nc, remote)
+	if err := tuneConn(nc); err != nil {
+		s.log.Warn("socket options", "remote", remote, "err", err)
+	}
+
+	var tr *tracer
+	if s.cfg.trace {
+		tr = newTracer(s.traceOut, remote)
+	}
+	nc.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
+	kr := newConnReader(nc)
+	br := getReader(kr)
+	req, err := readRequest(br, int(s.cfg.maxHeaderBytes), tr)
+	switch {
+	case err != nil:
+		putReader(br)
+		s.refuse(nc, remote, err, tr)
+		return
+	case !req.isWebSocket():
+		putReader(br)
+		s.track(nc, tracked{plain: true})
+		start := time.Now()
+		status, err := s.servePlain(nc, req, full, tr)
+		s.log.Info("http", "remote", remote, "method", req.method, "path", req.target, "status", status,
+			"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
+		closeTCP(nc)
+		return
+	}
+	rules := handshakeRules{maxHeaderBytes: int(s.cfg.maxHeaderBytes), origins: s.origins, full: full}
+	if err := handshake(nc, req, rules, tr); err != nil {
+		putReader(br)
+		s.refuse(nc, remote, err, tr)
+		return
+	}
+	nc.SetDeadline(time.Time{})
+
+	ws := newWSConn(br, nc, int64(s.cfg.maxMessage))
+	ws.trace = tr
+	ws.kr = kr
+	ws.out.nc, ws.out.timeout = nc, s.cfg.writeTimeout
+	kr.activate(ws, s.cfg.pingInterval, s.cfg.idleTimeout)
+	s.track(nc, tracked{ws: ws})
+	s.log.Info("open", "remote", remote, "path", req.target, "origin", req.origin)
+	upgraded = true
+	s.wg.Add(1)
+	go s.runWS(nc, ws, remote)
+}
+
+// refuse ends a connection whose request was refused or cut short: an
+// *httpError is answered; anything else (the client left, the handshake
+// timeout) has nobody to answer. Then the log line, and the TCP close.
+func (s *server) refuse(nc net.Conn, remote string, err error, tr *tracer) {
+	if he, ok := errors.AsType[*httpError](err); ok {
+		resp := errorResponse(he)
+		nc.Write(resp)
+		tr.handshake(nil, resp)
+		s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
+	} else {
+		s.log.Info("handshake abandoned", "remote", remote, "err", err)
+	}
+	closeTCP(nc)
+}
+
+// runWS is one WebSocket's life after its handshake: frames until the
+// connection ends (conn.go), then endWS. Its frame is kept small (one
+// deferred call, no logging here): every frame on the path from here to a
+// write system call must fit the goroutine's first 2 KiB stack, or the
+// stack doubles for the connection's whole life (TestIdleConnectionStack).
+func (s *server) runWS(nc net.Conn, ws *wsConn, remote string) {
+	defer s.endWS(nc, ws, remote, time.Now())
+	if s.isClosing() { // the shutdown began during our handshake: it may have missed us
+		ws.goAway(time.Now().Add(s.cfg.shutdownTimeout))
+	}
+	ws.err = ws.serve() // conn.go
+}
+
+// endWS, deferred by runWS, ends a WebSocket: a panic in its code is
+// logged with its stack and the client gets Close 1011, so that a bug costs
+// one connection, not the server; then the log line, the buffers given
+// back, and the TCP close.
+func (s *server) endWS(nc net.Conn, ws *wsConn, remote string, start time.Time) {
+	if p := recover(); p != nil {
+		s.logPanic(remote, p)
+		ws.writeClose(closeInternalServerErr, "internal error")
+		ws.err = fmt.Errorf("panic: %v", p)
+	}
+	defer s.wg.Done()
+	defer s.untrack(nc)
+	s.logClosed(ws, ws.err, remote, start)
+	if ws.br != nil {
+		putReader(ws.br)
+	}
+	ws.releaseMsgBuf()
+	closeTCP(nc)
+}
+
+// logClosed writes the line that says how a WebSocket ended. It is a
+// function of its own to keep its arguments off runWS's stack frame, which
+// a connection keeps for its whole life.
+func (s *server) logClosed(ws *wsConn, err error, remote string, start time.Time) {
+	code, reason, by := ws.closeStatus(err)
+	s.log.Info("closed", "remote", remote, "code", uint16(code), "reason", reason, "by", by,
+		"messages", ws.messages, "bytes", ws.bytes, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// recoverConn, deferred by serveConn, keeps a bug in the handshake from
+// costing more than its connection: the panic is logged with its stack and
+// the connection closes. The server goes on.
+func (s *server) recoverConn(nc net.Conn, remote string) {
+	if p := recover(); p != nil {
+		s.logPanic(remote, p)
+		nc.Close()
+	}
+}
+
+// logPanic logs a recovered panic with the stack that raised it.
+func (s *server) logPanic(remote string, p any) {
+	s.log.Error("panic", "remote", remote, "panic", p, "stack", string(debug.Stack()))
+}
+
+// errText is err's text, or "complete" for none.
+func errText(err error) string {
+	if err == nil {
+		return "complete"
+	}
+	return err.Error()
+}
+
+// closeTCP ends the connection with the server closing TCP first (RFC 6455
+// §7.1.1). Our FIN follows everything written; we then read until the
+// client's FIN, for closeLinger and closeDrain bytes at most, because
+// closing a socket that has unread bytes sends a reset, and a reset can
+// destroy the Close frame or HTTP answer still on its way to the client.
+// A client that keeps sending past that gets the reset.
+func closeTCP(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(closeLinger))
+		io.CopyN(io.Discard, tc, closeDrain)
+	}
+	nc.Close()
+}
+
+// closeDrain is the most a closing connection reads and throws away.
+const closeDrain = 1 << 20
+
+// shutdown stops accepting, sends Close 1001 to every open WebSocket, waits
+// up to the shutdown timeout for the closing handshakes, then closes what
+// is left.
+func (s *server) shutdown() {
+	timeout := s.cfg.shutdownTimeout
+	s.mu.Lock()
+	s.closing = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for nc, t := range s.conns {
+		if t.ws == nil { // a request being read ends now; a push sees the shutdown and ends its response
+			nc.SetReadDeadline(time.Now())
+			continue
+		}
+		go t.ws.goAway(time.Now().Add(timeout))
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		s.mu.Lock()
+		s.log.Warn("shutdown timeout: closing remaining connections", "count", len(s.conns))
+		for nc := range s.conns {
+			nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+}
+
+// listenURL is the ws:// address clients should use for the listener.
+func listenURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "ws://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "ws://" + net.JoinHostPort(host, port) + "/"
+}

@@ -1,0 +1,135 @@
+package main
+
+// write.go is the one way a frame reaches the client. Three parties write
+// to a connection: its reader goroutine (echoes, pongs, its Close), the
+// keepalive (pings, from inside a read) and the shutdown (Close 1001, from
+// another goroutine). Frames must not interleave on the wire, and nothing
+// may follow a Close (RFC 6455 §5.5.1), so every frame goes through
+// writeFrame, under one lock, with one write each.
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// frameWriter is a connection's sending side, guarded by mu.
+type frameWriter struct {
+	mu sync.Mutex
+	w  io.Writer // the TCP connection (a buffer in tests)
+	nc net.Conn  // the same, for write deadlines (nil in tests)
+
+	timeout  time.Duration // -write-timeout: a write that makes no progress this long fails; 0: none
+	deadline time.Time     // the write deadline in force
+
+	closeSent bool // a Close went out: no frame may follow it (§5.5.1)
+	midFrame  bool // a streamed echo's frame is half-written (stream.go): no other frame may cut in
+	inMessage bool // a message is being received: the shutdown's Close waits for its echo
+	goingAway bool // the server is shutting down: Close 1001 after the current message
+
+	sentCode   closeCode // the code of our Close, for the log line
+	sentReason string    // and its reason
+}
+
+// errCloseSent reports a write refused because a Close frame already went out.
+var errCloseSent = errors.New("websocket: close frame already sent")
+
+// writeFrame writes p: a whole frame, header and payload side by side in
+// one write, or, for a streamed echo (stream.go), a piece of one: cont says
+// p continues a frame already begun, more that the frame goes on after p.
+func (c *wsConn) writeFrame(p []byte, cont, more bool) error {
+	c.out.mu.Lock() // no defer: this is the echo's hot path
+	err := c.writeLocked(p, cont, more)
+	c.out.mu.Unlock()
+	return err
+}
+
+// writeLocked is writeFrame with the lock held. The rules it keeps:
+//   - after a Close, nothing (errCloseSent);
+//   - while a streamed echo's frame is half-written, no other frame: a
+//     keepalive ping is skipped, and a Close waits for the echo's end;
+//   - the end of a message's echo ends the message, and at shutdown
+//     (goingAway) the Close 1001 the message held back follows it.
+func (c *wsConn) writeLocked(p []byte, cont, more bool) error {
+	o := &c.out
+	op := opcode(p[0] & 0x0F) // meaningful for a frame's start only
+	endsMessage := !more && (cont || op == opText || op == opBinary)
+	if endsMessage {
+		o.inMessage = false
+	}
+	switch {
+	case o.closeSent:
+		return errCloseSent
+	case o.midFrame && !cont:
+		return nil
+	}
+	err := o.write(p)
+	if !cont {
+		c.trace.frameOut(p)
+	}
+	o.midFrame = more
+	if op == opClose && !cont {
+		o.closeSent = true
+		if len(p) >= 4 {
+			o.sentCode, o.sentReason = closeCode(binary.BigEndian.Uint16(p[2:])), string(p[4:])
+		}
+	}
+	if err == nil && endsMessage && o.goingAway {
+		return c.writeLocked(goingAwayFrame, false, false)
+	}
+	return err
+}
+
+// goingAwayFrame is the server's Close at shutdown, laid out once.
+var goingAwayFrame = putClose(new([2 + 125]byte), errGoingAway.code, errGoingAway.reason)
+
+// messageBegins notes that a message is being received, so that the
+// shutdown's Close waits for its echo.
+func (c *wsConn) messageBegins() {
+	c.out.mu.Lock()
+	c.out.inMessage = true
+	c.out.mu.Unlock()
+}
+
+// maxWriteChunk is the most written under one write deadline: a larger
+// frame goes out in pieces, each with a fresh deadline, so that a slow
+// reader is told apart from one that does not read at all.
+const maxWriteChunk = 1 << 20
+
+// write writes p to the connection under the write deadline.
+func (o *frameWriter) write(p []byte) error {
+	if o.nc == nil || o.timeout == 0 {
+		_, err := o.w.Write(p)
+		return err
+	}
+	for len(p) > 0 {
+		o.arm()
+		n := min(len(p), maxWriteChunk)
+		if _, err := o.w.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// arm gives the next write a deadline of the write timeout from now,
+// refreshed lazily, only once it is a quarter stale, so that most writes
+// cost no timer update. At shutdown the deadline stays the shutdown's.
+func (o *frameWriter) arm() {
+	now := time.Now()
+	if !o.goingAway && o.deadline.Sub(now) < o.timeout*3/4 {
+		o.setDeadline(now.Add(o.timeout))
+	}
+}
+
+// setDeadline sets the write deadline to at.
+func (o *frameWriter) setDeadline(at time.Time) {
+	o.deadline = at
+	if o.nc != nil {
+		o.nc.SetWriteDeadline(at)
+	}
+}
