@@ -199,16 +199,12 @@ func startServer(t testing.TB, mod func(*config)) (addr string, srv *server) {
 // startServerLog is startServer with the server's log written to logTo.
 func startServerLog(t testing.TB, mod func(*config), logTo io.Writer) (addr string, srv *server) {
 	t.Helper()
-	cfg := config{
-		addr:             "127.0.0.1:0",
-		maxMessage:       defaultMaxMessage,
-		maxHeaderBytes:   defaultMaxHeaderBytes,
-		handshakeTimeout: 5 * time.Second,
-		shutdownTimeout:  2 * time.Second,
-		pingInterval:     defaultPingInterval,
-		idleTimeout:      defaultIdleTimeout,
-		writeTimeout:     defaultWriteTimeout,
-		maxConns:         10000,
+	// The defaults a user gets, on a loopback port, with a shorter wait
+	// for handshakes and shutdowns and room for the tests' many clients.
+	cfg, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-handshake-timeout", "5s", "-shutdown-timeout", "2s",
+		"-max-conns", "10000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -7,10 +7,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -32,6 +30,61 @@ func freshEcho(t *testing.T, addr string) {
 	}
 	c.send(closeFrame(1000, ""))
 	c.expectCloseReply(1000)
+}
+
+// waitFor waits until cond holds, polling, for at most 10 seconds.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// onlyWS is the server's one WebSocket connection, once there is exactly one.
+func onlyWS(t testing.TB, srv *server) *wsConn {
+	t.Helper()
+	var ws *wsConn
+	waitFor(t, "the server holds one WebSocket", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		ws = nil
+		for _, tr := range srv.conns {
+			if tr.ws != nil {
+				if ws != nil {
+					return false
+				}
+				ws = tr.ws
+			}
+		}
+		return ws != nil
+	})
+	return ws
+}
+
+// writerState reads a flag of ws's sending side under its lock.
+func writerState(ws *wsConn, flag func(o *frameWriter) bool) func() bool {
+	return func() bool {
+		ws.out.mu.Lock()
+		defer ws.out.mu.Unlock()
+		return flag(&ws.out)
+	}
+}
+
+// plainCount is how many connections the server is answering plain HTTP on.
+func plainCount(srv *server) int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	n := 0
+	for _, tr := range srv.conns {
+		if tr.plain {
+			n++
+		}
+	}
+	return n
 }
 
 // waitIdle waits until the server holds no connection and the goroutine
@@ -97,14 +150,45 @@ func TestKeepalive(t *testing.T) {
 	c.expectEOF()
 }
 
-// TestKeepaliveOff: with both switched off, a quiet client hears nothing.
+// TestKeepaliveOff: 0 turns each half of the keepalive off, alone or both:
+// with pings off the idle timeout still closes, and nothing is pinged
+// first; with the idle timeout off a client that never answers a ping
+// stays open; with both off a connection sets no read deadline at all.
 func TestKeepaliveOff(t *testing.T) {
-	addr, _ := startServer(t, func(c *config) { c.pingInterval, c.idleTimeout = 0, 0 })
-	c := dial(t, addr)
-	c.nc.SetReadDeadline(time.Now().Add(700 * time.Millisecond))
-	if _, err := c.br.ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read %v, want silence", err)
-	}
+	t.Run("no pings", func(t *testing.T) {
+		addr, _ := startServer(t, func(c *config) { c.pingInterval, c.idleTimeout = 0, 300*time.Millisecond })
+		c := dial(t, addr)
+		if f := c.read(); f.opcode != 0x8 || closeCodeOf(f) != 1001 {
+			t.Fatalf("first frame: opcode %#x code %d; want Close 1001 with no ping before it", f.opcode, closeCodeOf(f))
+		}
+	})
+	t.Run("no idle timeout", func(t *testing.T) {
+		addr, _ := startServer(t, func(c *config) { c.pingInterval, c.idleTimeout = 30*time.Millisecond, 0 })
+		c := dial(t, addr)
+		for i := range 20 { // 600 ms of pings unanswered, twenty times the interval
+			if f := c.read(); f.opcode != 0x9 {
+				t.Fatalf("frame %d: opcode %#x; want only pings", i, f.opcode)
+			}
+		}
+		c.send(text("still open"))
+		for f := c.read(); string(f.payload) != "still open"; f = c.read() {
+			if f.opcode != 0x9 {
+				t.Fatalf("opcode %#x; want pings, then the echo", f.opcode)
+			}
+		}
+	})
+	t.Run("both", func(t *testing.T) {
+		cfg, err := parseFlags([]string{"-ping-interval", "0", "-idle-timeout", "0"}, io.Discard)
+		if err != nil || cfg.pingInterval != 0 || cfg.idleTimeout != 0 {
+			t.Fatalf("parseFlags: %+v, %v; want both 0", cfg, err)
+		}
+		addr, srv := startServer(t, func(c *config) { c.pingInterval, c.idleTimeout = cfg.pingInterval, cfg.idleTimeout })
+		dial(t, addr)
+		ws := onlyWS(t, srv)
+		if kr := ws.kr; kr.step() != 0 || !kr.deadline.IsZero() {
+			t.Fatalf("keepalive step %v, read deadline %v; want none", kr.step(), kr.deadline)
+		}
+	})
 }
 
 // TestPingInsideAFrame: a client that stops in the middle of a frame gets
@@ -220,10 +304,11 @@ func TestShutdownMessageInFlight(t *testing.T) {
 	msg := bytes.Repeat([]byte("x"), 1<<20)
 	wire := frames(frag(2, string(msg[:1000]), false), frag(0, string(msg[1000:]), true))
 	c.nc.Write(wire[:len(wire)/2])
-	time.Sleep(100 * time.Millisecond) // the server is inside the message
+	ws := onlyWS(t, srv)
+	waitFor(t, "the server is inside the message", writerState(ws, func(o *frameWriter) bool { return o.inMessage }))
 	done := make(chan struct{})
 	go func() { srv.shutdown(); close(done) }()
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "the shutdown has reached the connection", writerState(ws, func(o *frameWriter) bool { return o.goingAway }))
 	c.nc.Write(wire[len(wire)/2:])
 	if f := c.read(); f.opcode != 2 || !bytes.Equal(f.payload, msg) {
 		t.Fatalf("got opcode %#x with %d bytes, want the whole message first", f.opcode, len(f.payload))

@@ -14,11 +14,13 @@ func TestSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	checked := make(chan struct{})
+	defer close(checked)
 	go func() {
 		nc, _ := net.Dial("tcp", ln.Addr().String())
 		if nc != nil {
 			nc.Write([]byte("G")) // TCP_DEFER_ACCEPT waits for data
-			time.Sleep(time.Second)
+			<-checked             // the client stays until the options are read
 			nc.Close()
 		}
 	}()

@@ -136,10 +136,11 @@ func TestShutdownDuringStream(t *testing.T) {
 	msg := bytes.Repeat([]byte{9, 8, 7}, 4<<20/3)
 	wire := frames(binaryMsg(msg))
 	c.nc.Write(wire[:len(wire)/3])
-	time.Sleep(100 * time.Millisecond)
+	ws := onlyWS(t, srv)
+	waitFor(t, "the echo is being streamed", writerState(ws, func(o *frameWriter) bool { return o.midFrame }))
 	done := make(chan struct{})
 	go func() { srv.shutdown(); close(done) }()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, "the shutdown has reached the connection", writerState(ws, func(o *frameWriter) bool { return o.goingAway }))
 	c.nc.Write(wire[len(wire)/3:])
 	fs := <-got
 	if len(fs) != 2 || fs[0].opcode != 2 || !bytes.Equal(fs[0].payload, msg) || closeCodeOf(fs[1]) != 1001 {
