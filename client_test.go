@@ -199,6 +199,13 @@ func startServer(t testing.TB, mod func(*config)) (addr string, srv *server) {
 // startServerLog is startServer with the server's log written to logTo.
 func startServerLog(t testing.TB, mod func(*config), logTo io.Writer) (addr string, srv *server) {
 	t.Helper()
+	return startServerTrace(t, mod, logTo, nil)
+}
+
+// startServerTrace is startServerLog with -trace's output going to traceTo
+// (if not nil), set before the server starts.
+func startServerTrace(t testing.TB, mod func(*config), logTo, traceTo io.Writer) (addr string, srv *server) {
+	t.Helper()
 	// The defaults a user gets, on a loopback port, with a shorter wait
 	// for handshakes and shutdowns and room for the tests' many clients.
 	cfg, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-handshake-timeout", "5s", "-shutdown-timeout", "2s",
@@ -220,6 +227,9 @@ func startServerLog(t testing.TB, mod func(*config), logTo io.Writer) (addr stri
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	srv = newServer(cfg, log)
+	if traceTo != nil {
+		srv.traceOut = traceTo
+	}
 	done := make(chan struct{})
 	go func() { srv.serve(ln); close(done) }()
 	t.Cleanup(func() {

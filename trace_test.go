@@ -99,8 +99,7 @@ func TestTraceHandshake(t *testing.T) {
 // TestTraceOffWritesNothing: a server without -trace has no tracer.
 func TestTraceOffWritesNothing(t *testing.T) {
 	var trace syncBuffer
-	addr, srv := startServer(t, nil)
-	srv.traceOut = &trace
+	addr, _ := startServerTrace(t, nil, nil, &trace)
 	c := dial(t, addr)
 	c.send(text("quiet"))
 	c.read()

@@ -19,13 +19,12 @@ import (
 func websocatServer(t *testing.T, mod ...func(*config)) (url string, log, trace *syncBuffer) {
 	needTool(t, "websocat", "--version")
 	log, trace = &syncBuffer{}, &syncBuffer{}
-	addr, srv := startServerLog(t, func(c *config) {
+	addr, _ := startServerTrace(t, func(c *config) {
 		c.trace = true
 		for _, m := range mod {
 			m(c)
 		}
-	}, log)
-	srv.traceOut = trace
+	}, log, trace)
 	return "ws://" + addr + "/", log, trace
 }
 
