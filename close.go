@@ -29,6 +29,7 @@ const (
 	closeMessageTooBig           closeCode = 1009
 	closeMandatoryExt            closeCode = 1010
 	closeInternalServerErr       closeCode = 1011
+	closeTryAgainLater           closeCode = 1013 // added to the registry since the RFC
 	closeTLSHandshake            closeCode = 1015 // never sent on the wire
 )
 
@@ -57,6 +58,8 @@ func (code closeCode) String() string {
 		return "Mandatory Ext."
 	case closeInternalServerErr:
 		return "Internal Server Error"
+	case closeTryAgainLater:
+		return "Try Again Later"
 	case closeTLSHandshake:
 		return "TLS handshake"
 	}

@@ -24,6 +24,7 @@ type wsConn struct {
 	msg     []byte  // msgHeadroom bytes, then the payload of the message so far
 	msgBuf  *[]byte // the pooled buffer behind msg (pool.go), nil if it has none
 	checked int     // how much of a text message is known to be valid UTF-8 (utf8.go)
+	budget  *budget // the server's memory budget for message buffers (budget.go); nil: none
 
 	out  frameWriter // the sending side (write.go)
 	peer peerClose   // what the client's Close said (close.go)
@@ -68,6 +69,9 @@ func (c *wsConn) serve() error {
 func (c *wsConn) readFrames() error {
 	h := &c.hdr
 	for {
+		if c.msgOp == 0 {
+			c.kr.messageDone() // keepalive.go: the next message's clock starts with its first byte
+		}
 		if err := c.idle(); err != nil { // between messages, wait holding no buffer (idle.go)
 			return err
 		}
@@ -114,7 +118,9 @@ func (c *wsConn) dataFrame() error {
 		if c.msgOp != 0 {
 			return errMessageOpen
 		}
-		c.startMessage(h.opcode)
+		if err := c.startMessage(h.opcode); err != nil {
+			return err
+		}
 	}
 	if h.length > uint64(c.maxMessage)-uint64(len(c.msg)-msgHeadroom) {
 		return errMessageTooBig // before reading (or allocating for) a single byte of it
@@ -123,14 +129,15 @@ func (c *wsConn) dataFrame() error {
 }
 
 // startMessage opens a message of type op.
-func (c *wsConn) startMessage(op opcode) {
+func (c *wsConn) startMessage(op opcode) error {
 	c.messageBegins()
 	c.msgOp = op
 	c.checked = 0
-	if c.msg == nil {
-		c.takeMsgBuf(msgClasses[0])
+	if c.msg == nil && !c.takeMsgBuf(msgClasses[0]) {
+		return errBudget // pool.go, budget.go
 	}
 	c.msg = c.msg[:msgHeadroom]
+	return nil
 }
 
 // readPayload appends the current frame's n payload bytes to the message,
@@ -142,7 +149,9 @@ func (c *wsConn) startMessage(op opcode) {
 func (c *wsConn) readPayload(n int) error {
 	for pos := 0; pos < n; {
 		if len(c.msg) == cap(c.msg) {
-			c.grow(n - pos) // pool.go
+			if err := c.grow(n - pos); err != nil { // pool.go
+				return err
+			}
 		}
 		start := len(c.msg)
 		k, err := c.br.Read(c.msg[start:min(cap(c.msg), start+n-pos)])
@@ -176,7 +185,7 @@ func (c *wsConn) endMessage() error {
 	}
 	c.msgOp = 0
 	if c.msgBuf == nil {
-		c.msg = nil // a buffer larger than the pooled ones is not kept after its message
+		c.releaseMsgBuf() // a buffer larger than the pooled ones is not kept after its message
 	}
 	if err == errCloseSent {
 		return nil // we are closing: the client's Close will follow

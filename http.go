@@ -22,7 +22,8 @@ import (
 type request struct {
 	method      string // request line: GET is the only one allowed
 	target      string // request line: "/" or "ws://host/path"; any path echoes
-	proto       string // request line: HTTP/1.1 or later
+	proto       string // request line: HTTP/1.x; the upgrade needs 1.1 or later
+	minor       int    // its minor version: 0 for HTTP/1.0
 	host        string // Host: required by HTTP/1.1
 	hosts       int    // how many Host lines came (more than one is a 400, RFC 9112 §3.2)
 	upgrade     string // Upgrade: must list the token "websocket"
@@ -34,6 +35,7 @@ type request struct {
 	lastEventID string // Last-Event-ID: where a reconnecting EventSource left off (push.go)
 	protocol    string // Sec-WebSocket-Protocol: offered subprotocols (we choose none)
 	extensions  string // Sec-WebSocket-Extensions: offered extensions (we accept none)
+	hasBody     bool   // Content-Length other than 0, or Transfer-Encoding: a body follows the head
 }
 
 // httpError is a request refused: the status, one line saying why, and
@@ -70,6 +72,8 @@ func statusText(status int) string {
 		return "Request Header Fields Too Large"
 	case 503:
 		return "Service Unavailable"
+	case 505:
+		return "HTTP Version Not Supported"
 	}
 	return "Error"
 }
@@ -103,6 +107,9 @@ func readRequest(br *bufio.Reader, maxBytes int, tr *tracer) (*request, error) {
 		tr.requestLine(line)
 		total += len(line)
 		line = trimEOL(line)
+		if first && len(line) == 0 {
+			continue // empty lines before the request line are ignored (RFC 9112 §2.2)
+		}
 		if first {
 			first = false
 			if err := req.parseRequestLine(string(line)); err != nil {
@@ -162,12 +169,12 @@ func (req *request) parseRequestLine(line string) error {
 	}
 	major, minor, ok := parseHTTPVersion(proto)
 	if !ok {
-		return badRequest("malformed HTTP version " + strconv.Quote(proto))
+		return badRequest("malformed HTTP version " + strconv.Quote(preview(proto)))
 	}
-	if major < 1 || major == 1 && minor < 1 {
-		return badRequest("WebSocket needs HTTP/1.1 or later, not " + proto) // RFC 6455 §4.1
+	if major != 1 {
+		return &httpError{status: 505, msg: "this server speaks HTTP/1.x, not " + strconv.Quote(preview(proto))} // RFC 9110 §15.6.6
 	}
-	req.method, req.target, req.proto = method, target, proto
+	req.method, req.target, req.proto, req.minor = method, target, proto, minor
 	return nil
 }
 
@@ -194,7 +201,7 @@ func (req *request) parseField(line []byte) error {
 	value := strings.Trim(string(line[colon+1:]), " \t")
 	for i := 0; i < len(value); i++ {
 		if c := value[i]; c < ' ' && c != '\t' || c == 0x7F {
-			return badRequest("control character in header " + strconv.Quote(name))
+			return badRequest("control character in header " + strconv.Quote(preview(name)))
 		}
 	}
 	switch {
@@ -218,6 +225,10 @@ func (req *request) parseField(line []byte) error {
 		req.protocol = joinList(req.protocol, value)
 	case strings.EqualFold(name, "Sec-WebSocket-Extensions"):
 		req.extensions = joinList(req.extensions, value)
+	case strings.EqualFold(name, "Content-Length"):
+		req.hasBody = req.hasBody || value != "0"
+	case strings.EqualFold(name, "Transfer-Encoding"):
+		req.hasBody = true
 	}
 	return nil
 }
@@ -231,6 +242,7 @@ func errorResponse(e *httpError) []byte {
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", e.status, statusText(e.status))
 	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 	fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
+	b.WriteString("X-Content-Type-Options: nosniff\r\n")
 	b.WriteString("Connection: close\r\n")
 	if e.header != "" {
 		b.WriteString(e.header + "\r\n")
@@ -293,9 +305,11 @@ func fixedResponse(req *request, contentType, headers string, body []byte) []byt
 }
 
 // requestPath is the path of a request target, without its query: "/" for
-// "/?x=1" and for the absolute form "ws://host/" (RFC 9112 §3.2).
+// "/?x=1" and for the absolute form "ws://host/" (RFC 9112 §3.2.2). Only a
+// target that starts with a scheme is in absolute form: "/a?next=http://b/"
+// is the path "/a".
 func requestPath(target string) string {
-	if _, rest, ok := strings.Cut(target, "://"); ok {
+	if scheme, rest, ok := strings.Cut(target, "://"); ok && isScheme(scheme) {
 		if i := strings.IndexByte(rest, '/'); i >= 0 {
 			target = rest[i:]
 		} else {
@@ -304,4 +318,17 @@ func requestPath(target string) string {
 	}
 	path, _, _ := strings.Cut(target, "?")
 	return path
+}
+
+// isScheme says whether s is a URI scheme: a letter, then letters, digits,
+// "+", "-" or "." (RFC 3986 §3.1).
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := 'a' <= c|0x20 && c|0x20 <= 'z'
+		if !letter && (i == 0 || !isDigit(c) && c != '+' && c != '-' && c != '.') {
+			return false
+		}
+	}
+	return s != ""
 }

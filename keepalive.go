@@ -1,8 +1,10 @@
 package main
 
-// keepalive.go keeps a quiet connection honest: a client quiet for the ping
-// interval gets a ping (RFC 6455 §5.5.2), and one that sends nothing, not
-// even a pong, for the idle timeout is closed with 1001. It sits under the
+// keepalive.go keeps a connection honest: a client quiet for the ping
+// interval gets a ping (RFC 6455 §5.5.2), one that sends nothing, not even
+// a pong, for the idle timeout is closed with 1001, and a message (or a
+// control frame) must arrive whole within the message timeout, whatever
+// pings come meanwhile, or it is closed with 1008. It sits under the
 // connection's bufio.Reader, so a wait inside a frame does not lose the
 // place in the frame.
 
@@ -26,6 +28,10 @@ type connReader struct {
 	pinged   time.Time     // when the last ping went out
 	deadline time.Time     // the read deadline in force
 
+	msgTimeout  time.Duration // -message-timeout: the longest a message may take to arrive; 0: no limit
+	msgDeadline time.Time     // when the message being received must be complete; zero between messages
+	msgArmed    bool          // the next bytes to arrive start a message's clock
+
 	wait readiness // the wait between messages that holds no buffer (idle.go)
 }
 
@@ -39,12 +45,25 @@ func newConnReader(nc net.Conn) *connReader {
 	return k
 }
 
+// errMessageTimeout closes a connection whose message does not arrive whole in time.
+var errMessageTimeout = &closeError{closePolicyViolation, "message not complete within the message timeout"}
+
 // activate starts the frame phase for ws, and its keepalive, as if the
 // client had just spoken.
-func (k *connReader) activate(ws *wsConn, ping, idle time.Duration) {
-	k.ws, k.ping, k.idle = ws, ping, idle
+func (k *connReader) activate(ws *wsConn, ping, idle, message time.Duration) {
+	k.ws, k.ping, k.idle, k.msgTimeout = ws, ping, idle, message
+	k.msgArmed = true
 	k.last = time.Now()
 	k.setDeadline(k.last.Add(k.step()))
+}
+
+// messageDone is called between messages: the message's clock stops, and
+// starts again with the first bytes of the next message or control frame
+// to arrive. A nil connReader (in tests) keeps no time.
+func (k *connReader) messageDone() {
+	if k != nil {
+		k.msgArmed, k.msgDeadline = true, time.Time{}
+	}
 }
 
 // step is the time from the last bytes to the first keepalive event (zero:
@@ -56,13 +75,17 @@ func (k *connReader) step() time.Duration {
 	return k.idle
 }
 
-// setDeadline sets the read deadline to at; without keepalive, to none.
+// setDeadline sets the read deadline to at, or to the message's deadline
+// if that comes first; without keepalive, to the message's or none.
 func (k *connReader) setDeadline(at time.Time) {
 	if k.step() == 0 {
 		at = time.Time{}
-		if k.deadline.IsZero() {
-			return
-		}
+	}
+	if !k.msgDeadline.IsZero() && (at.IsZero() || k.msgDeadline.Before(at)) {
+		at = k.msgDeadline
+	}
+	if at.Equal(k.deadline) {
+		return
 	}
 	k.deadline = at
 	k.nc.SetReadDeadline(at)
@@ -97,14 +120,24 @@ func (k *connReader) Read(p []byte) (int, error) {
 // expiry is harmless: quiet sees that the client has not been quiet long enough.
 func (k *connReader) arrived(now time.Time) {
 	k.last = now
+	if k.msgArmed && k.msgTimeout > 0 { // the first bytes of a message: its clock starts
+		k.msgArmed = false
+		k.msgDeadline = now.Add(k.msgTimeout)
+		k.setDeadline(now.Add(k.step()))
+		return
+	}
 	if step := k.step(); k.deadline.Sub(now) < step*3/4 {
 		k.setDeadline(now.Add(step))
 	}
 }
 
-// quiet runs when the read deadline expires: it fails an idle connection,
-// pings one that is due a ping, and sets the deadline to the next event.
+// quiet runs when the read deadline expires: it fails a connection whose
+// message is late or that is idle, pings one that is due a ping, and sets
+// the deadline to the next event.
 func (k *connReader) quiet(now time.Time) error {
+	if !k.msgDeadline.IsZero() && !now.Before(k.msgDeadline) {
+		return errMessageTimeout
+	}
 	idleAt := k.last.Add(k.idle)
 	if k.idle > 0 && !now.Before(idleAt) {
 		return errIdleTimeout

@@ -415,7 +415,7 @@ func TestPanicCostsOneConnection(t *testing.T) {
 	addr, srv := startServerLog(t, nil, &logs)
 	pc := &panicConn{in: bytes.NewReader([]byte(upgradeRequestText("x", "dGhlIHNhbXBsZSBub25jZQ=="))), closed: make(chan struct{})}
 	srv.wg.Add(1)
-	srv.serveConn(pc, false) // the panic comes in its frame goroutine; escaped, it would crash the test binary
+	srv.serveConn(pc) // the panic comes in its frame goroutine; escaped, it would crash the test binary
 	select {
 	case <-pc.closed: // the recovery closes the connection
 	case <-time.After(10 * time.Second):

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +31,8 @@ const (
 	defaultPingInterval     = 30 * time.Second
 	defaultIdleTimeout      = 60 * time.Second
 	defaultWriteTimeout     = 10 * time.Second
+	defaultMessageTimeout   = 60 * time.Second
+	defaultMaxBuffered      = 256 << 20 // well inside a small machine, and four of the largest messages
 )
 
 // config is what the flags set.
@@ -42,7 +45,10 @@ type config struct {
 	pingInterval     time.Duration
 	idleTimeout      time.Duration
 	writeTimeout     time.Duration
+	messageTimeout   time.Duration
+	maxBuffered      byteSize
 	maxConns         int
+	maxConnsPerIP    int
 	origins          string
 	trace            bool
 }
@@ -58,6 +64,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		pingInterval:     defaultPingInterval,
 		idleTimeout:      defaultIdleTimeout,
 		writeTimeout:     defaultWriteTimeout,
+		messageTimeout:   defaultMessageTimeout,
+		maxBuffered:      defaultMaxBuffered,
 	}
 	fs := flag.NewFlagSet("wsecho", flag.ContinueOnError)
 	fs.SetOutput(output)
@@ -73,7 +81,10 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&cfg.pingInterval, "ping-interval", cfg.pingInterval, "ping a client quiet this long; 0: never ping")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "close (1001) a client that sent nothing, not even a pong, this long; 0: never")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "drop a client that does not read: a write (of up to 1 MiB) that waits this long; 0: never")
-	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most connections at once; past it a handshake gets 503 with Retry-After (0: the open-file limit less 64)")
+	fs.DurationVar(&cfg.messageTimeout, "message-timeout", cfg.messageTimeout, "close (1008) a client whose message, or control frame, is not complete this long after its first byte, pings or not; 0: never")
+	fs.Var(&cfg.maxBuffered, "max-buffered", "most bytes held in messages being received, all connections together, a `size`; a message that would pass it is closed with 1013 (0: no limit)")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 0, "most connections from one IP address; past it a connection gets 503 (0: no limit)")
+	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most connections at once, every accepted one counted; past it a connection is answered 503 with Retry-After and closed at once (0: the open-file limit less 64)")
 	fs.StringVar(&cfg.origins, "origin", "", "comma-separated `origins` allowed to connect, e.g. \"http://localhost:8000,null\"; others get 403 (empty: any)")
 	fs.BoolVar(&cfg.trace, "trace", false, "print every handshake and frame to stderr, laid out as in the article")
 	if err := fs.Parse(args); err != nil {
@@ -89,8 +100,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return cfg, errors.New("-max-header-bytes must be at least 64")
 	case cfg.handshakeTimeout <= 0:
 		return cfg, errors.New("-handshake-timeout must be positive")
-	case cfg.shutdownTimeout < 0 || cfg.pingInterval < 0 || cfg.idleTimeout < 0 || cfg.writeTimeout < 0 || cfg.maxConns < 0:
-		return cfg, errors.New("timeouts and -max-conns cannot be negative")
+	case cfg.shutdownTimeout < 0 || cfg.pingInterval < 0 || cfg.idleTimeout < 0 || cfg.writeTimeout < 0 ||
+		cfg.messageTimeout < 0 || cfg.maxConns < 0 || cfg.maxConnsPerIP < 0:
+		return cfg, errors.New("timeouts and connection limits cannot be negative")
 	}
 	if cfg.maxConns == 0 {
 		cfg.maxConns = max(1, openFileLimit()-64)
@@ -156,6 +168,12 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.maxBuffered > 0 {
+		// Grown message buffers leave garbage behind them; a soft memory
+		// limit makes the collector reclaim it before the heap doubles
+		// (LOAD.md). Twice the budget leaves room for the connections' own memory.
+		debug.SetMemoryLimit(2 * int64(cfg.maxBuffered))
+	}
 
 	ln, err := listen(cfg.addr, cfg.handshakeTimeout)
 	if err != nil {

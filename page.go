@@ -10,7 +10,6 @@ import (
 	_ "embed"
 	"errors"
 	"net"
-	"strings"
 	"time"
 )
 
@@ -25,15 +24,18 @@ var indexHTML []byte
 var pushHTML []byte
 
 // plainCheck refuses a plain HTTP request this server cannot answer:
-// methods other than GET and HEAD (405), and a missing or repeated Host (400).
+// methods other than GET and HEAD (405), a missing or repeated Host, or a
+// body, which nothing here reads (400).
 // The connection closes after every answer (Connection: close), so there
 // is no keep-alive to manage.
 func plainCheck(req *request) *httpError {
 	switch {
 	case req.method != "GET" && req.method != "HEAD":
-		return &httpError{status: 405, msg: req.method + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
-	case req.hosts != 1:
-		return badRequest("need exactly one Host header") // RFC 9112 §3.2
+		return &httpError{status: 405, msg: preview(req.method) + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
+	case req.hosts > 1 || req.hosts == 0 && req.minor >= 1:
+		return badRequest("need exactly one Host header") // RFC 9112 §3.2; HTTP/1.0 may send none
+	case req.hasBody:
+		return badRequest("a GET here has no body")
 	}
 	return nil
 }
@@ -53,16 +55,14 @@ func pageResponse(req *request, path string) ([]byte, error) {
 
 // servePlain answers a request that is not a WebSocket handshake: the
 // pages, and the clocks. It returns how the response ended, for the log.
-func (s *server) servePlain(nc net.Conn, req *request, full bool, tr *tracer) (status int, err error) {
+func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, err error) {
 	nc.SetDeadline(time.Time{})
-	p := pushConn{s: s, nc: nc}
+	p := &pushConn{s: s, nc: nc, chunked: req.minor >= 1}
 	var resp []byte
 	path := requestPath(req.target)
 	switch he := plainCheck(req); {
 	case he != nil:
 		err = he
-	case full && strings.HasPrefix(path, "/clock/"): // a held connection: only where there is room
-		err = errTooMany
 	case path == "/clock":
 		resp = clockPoll(req)
 	case path == "/clock/long":
@@ -73,10 +73,10 @@ func (s *server) servePlain(nc net.Conn, req *request, full bool, tr *tracer) (s
 		}
 		return 200, err
 	case path == "/clock/iframe":
-		tr.handshake(req, streamHead("text/html; charset=utf-8"))
+		tr.handshake(req, streamHead(req, "text/html; charset=utf-8"))
 		return 200, p.clockIframe(req)
 	case path == "/clock/events":
-		tr.handshake(req, streamHead("text/event-stream; charset=utf-8"))
+		tr.handshake(req, streamHead(req, "text/event-stream; charset=utf-8"))
 		return 200, p.clockEvents(req)
 	default:
 		resp, err = pageResponse(req, path)

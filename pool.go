@@ -63,11 +63,20 @@ func msgClass(n int) int {
 }
 
 // takeMsgBuf makes c.msg a buffer of capacity for at least n bytes, keeping
-// what it holds: from the pools up to 64 KiB, allocated past that.
-func (c *wsConn) takeMsgBuf(n int) {
-	var b []byte
+// what it holds: from the pools up to 64 KiB, allocated past that. It
+// reports false, changing nothing, if the server's memory budget
+// (budget.go) cannot pay for the larger buffer.
+func (c *wsConn) takeMsgBuf(n int) bool {
 	var p *[]byte
-	if class := msgClass(n); class >= 0 {
+	class := msgClass(n)
+	if class >= 0 {
+		n = msgClasses[class]
+	}
+	if !c.budget.take(n) {
+		return false
+	}
+	var b []byte
+	if class >= 0 {
 		p = msgPools[class].Get().(*[]byte)
 		b = (*p)[:len(c.msg)]
 	} else {
@@ -76,11 +85,16 @@ func (c *wsConn) takeMsgBuf(n int) {
 	copy(b, c.msg)
 	c.releaseMsgBuf()
 	c.msg, c.msgBuf = b, p
+	return true
 }
 
 // releaseMsgBuf gives the message buffer back to its pool (or to the
-// garbage collector, if it came from none).
+// garbage collector, if it came from none), and its bytes to the budget.
 func (c *wsConn) releaseMsgBuf() {
+	if c.msg == nil {
+		return
+	}
+	c.budget.give(cap(c.msg), c.msgBuf == nil)
 	if c.msgBuf != nil {
 		*c.msgBuf = (*c.msgBuf)[:cap(*c.msgBuf)]
 		msgPools[msgClass(cap(*c.msgBuf))].Put(c.msgBuf)
@@ -93,13 +107,17 @@ func (c *wsConn) releaseMsgBuf() {
 // small fragments is copied about once in all, not once a fragment. It
 // never grows past what can still come: the rest of this frame if it is
 // the message's last, the message limit if not. The buffer grows only when
-// full, so it is never more than twice the bytes that arrived.
-func (c *wsConn) grow(remaining int) {
+// full, so it is never more than twice the bytes that arrived. A buffer the
+// memory budget cannot pay for fails the message with 1013.
+func (c *wsConn) grow(remaining int) error {
 	more := max(cap(c.msg)-msgHeadroom, msgClasses[0])
 	if c.hdr.fin {
 		more = min(more, remaining)
 	} else {
 		more = int(min(int64(more), c.maxMessage-int64(len(c.msg)-msgHeadroom)))
 	}
-	c.takeMsgBuf(len(c.msg) + more)
+	if !c.takeMsgBuf(len(c.msg) + more) {
+		return errBudget
+	}
+	return nil
 }

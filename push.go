@@ -35,16 +35,27 @@ const pushHeaders = "Cache-Control: no-cache\r\n" +
 	"Connection: close\r\n"
 
 // streamHead is the head of a response whose body is sent as it is made,
-// in chunks (RFC 9112 §7.1): its length is not known in advance.
-func streamHead(contentType string) []byte {
+// with no length known in advance: in chunks (RFC 9112 §7.1) to an
+// HTTP/1.1 client; to an HTTP/1.0 one, which knows no chunks, as bytes
+// that end when the connection does.
+func streamHead(req *request, contentType string) []byte {
+	te := "Transfer-Encoding: chunked\r\n"
+	if req.minor < 1 {
+		te = ""
+	}
 	return []byte("HTTP/1.1 200 OK\r\n" +
 		"Content-Type: " + contentType + "\r\n" +
-		"Transfer-Encoding: chunked\r\n" +
-		pushHeaders + "\r\n")
+		te + pushHeaders + "\r\n")
 }
 
-// chunk frames p as one chunk: its length in hex, CRLF, p, CRLF.
-func chunk(p string) []byte { return fmt.Appendf(nil, "%x\r\n%s\r\n", len(p), p) }
+// chunk frames s as one chunk, its length in hex, CRLF, s, CRLF; for an
+// HTTP/1.0 client, s as it is.
+func (p *pushConn) chunk(s string) []byte {
+	if !p.chunked {
+		return []byte(s)
+	}
+	return fmt.Appendf(nil, "%x\r\n%s\r\n", len(s), s)
+}
 
 // lastChunk ends a chunked body.
 var lastChunk = []byte("0\r\n\r\n")
@@ -55,14 +66,25 @@ var errClientGone = errors.New("the client left")
 // errShutdown ends a push because the server is shutting down.
 var errShutdown = errors.New("the server is shutting down")
 
+// errClientTalks ends a push whose client sends more than its request:
+// nothing it sends is read, so a client that writes on is closed, rather
+// than costing the server a read for every few bytes.
+var errClientTalks = errors.New("the client sent more than its request")
+
 // pushConn is one push response in progress.
 type pushConn struct {
-	s  *server
-	nc net.Conn
+	s       *server
+	nc      net.Conn
+	chunked bool // the body goes in chunks (an HTTP/1.1 client)
+	ignored int  // bytes the client sent after its request, thrown away
 }
 
+// maxIgnored is how much a push's client may send after its request (a
+// browser sends nothing) before the connection is closed.
+const maxIgnored = 4 << 10
+
 // write sends p within the write timeout.
-func (p pushConn) write(b []byte) error {
+func (p *pushConn) write(b []byte) error {
 	if t := p.s.cfg.writeTimeout; t > 0 {
 		p.nc.SetWriteDeadline(time.Now().Add(t))
 	}
@@ -72,16 +94,20 @@ func (p pushConn) write(b []byte) error {
 
 // wait waits until the time comes, and reports errClientGone as soon as
 // the client closes its connection (its FIN arrives as an end of file), or
-// errShutdown if the server is shutting down. Anything the client sends
-// meanwhile is thrown away: it may only be a request that will not be read.
-func (p pushConn) wait(until time.Time) error {
-	var b [64]byte
+// errShutdown if the server is shutting down. The read is there to see the
+// FIN: anything the client sends meanwhile is thrown away, up to maxIgnored
+// bytes in all, and past that the connection ends (errClientTalks).
+func (p *pushConn) wait(until time.Time) error {
+	var b [512]byte
 	for {
 		if p.s.isClosing() {
 			return errShutdown
 		}
 		p.nc.SetReadDeadline(until)
-		_, err := p.nc.Read(b[:])
+		n, err := p.nc.Read(b[:])
+		if p.ignored += n; p.ignored > maxIgnored {
+			return errClientTalks
+		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if p.s.isClosing() {
@@ -114,7 +140,7 @@ func nextFive(now time.Time) time.Time {
 // clockLong is article 2.2, long polling: the request is held open until
 // there is something to say (here: the next second that is a multiple of
 // 5), then answered; the browser asks again at once.
-func (p pushConn) clockLong(req *request) error {
+func (p *pushConn) clockLong(req *request) error {
 	if err := p.wait(nextFive(time.Now())); err != nil {
 		if err == errShutdown { // an answer all the same: the browser will ask again, elsewhere or later
 			p.write(errorResponse(&httpError{status: 503, msg: "the server is shutting down", header: "Retry-After: " + retryAfter}))
@@ -134,11 +160,11 @@ var iframePreamble = "<!doctype html><meta charset=\"utf-8\"><title>clock</title
 // page that never ends, and the server adds a <script> to it every second,
 // which hands the time to the parent page. postMessage works whatever the
 // parent's origin (push.html from disk has none).
-func (p pushConn) clockIframe(req *request) error {
-	if err := p.write(streamHead("text/html; charset=utf-8")); err != nil || req.method == "HEAD" {
+func (p *pushConn) clockIframe(req *request) error {
+	if err := p.write(streamHead(req, "text/html; charset=utf-8")); err != nil || req.method == "HEAD" {
 		return err
 	}
-	if err := p.write(chunk(iframePreamble)); err != nil {
+	if err := p.write(p.chunk(iframePreamble)); err != nil {
 		return err
 	}
 	return p.everySecond(func(now time.Time, n int) string {
@@ -155,12 +181,12 @@ const eventRetry = 2000
 // the four fields of 2.4.2: id, event, retry, data. After a lost
 // connection the browser reconnects by itself and sends the last id it
 // saw as Last-Event-ID; the count resumes after it.
-func (p pushConn) clockEvents(req *request) error {
-	first := 0
-	if id, err := strconv.Atoi(strings.TrimSpace(req.lastEventID)); err == nil && id >= 0 {
-		first = id + 1
+func (p *pushConn) clockEvents(req *request) error {
+	first := 0 // an id that is not a count this stream could have sent starts from 0
+	if id, err := strconv.ParseUint(strings.TrimSpace(req.lastEventID), 10, 53); err == nil {
+		first = int(id) + 1
 	}
-	if err := p.write(streamHead("text/event-stream; charset=utf-8")); err != nil || req.method == "HEAD" {
+	if err := p.write(streamHead(req, "text/event-stream; charset=utf-8")); err != nil || req.method == "HEAD" {
 		return err
 	}
 	return p.everySecond(func(now time.Time, n int) string {
@@ -170,15 +196,17 @@ func (p pushConn) clockEvents(req *request) error {
 
 // everySecond writes one chunk a second, at the turn of each second, made
 // by next from the time and a count from 0, until the client leaves.
-func (p pushConn) everySecond(next func(now time.Time, n int) string) error {
+func (p *pushConn) everySecond(next func(now time.Time, n int) string) error {
 	for n := 0; ; n++ {
 		if err := p.wait(time.Now().Truncate(time.Second).Add(time.Second)); err != nil {
 			if err == errShutdown {
-				p.write(lastChunk) // end the body properly: the browser sees a finished response
+				if p.chunked {
+					p.write(lastChunk) // end the body properly: the browser sees a finished response
+				}
 			}
 			return err
 		}
-		if err := p.write(chunk(next(time.Now(), n))); err != nil {
+		if err := p.write(p.chunk(next(time.Now(), n))); err != nil {
 			return err
 		}
 	}

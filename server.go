@@ -30,17 +30,22 @@ type server struct {
 	traceOut io.Writer // where -trace writes (stderr)
 	origins  []string  // -origin, split
 
+	budget *budget   // -max-buffered: the bytes messages being received may hold (budget.go)
+	warn   *logLimit // repeated warnings, a few a second (logs.go)
+
 	mu      sync.Mutex
 	ln      net.Listener         // set by serve, closed by shutdown
 	conns   map[net.Conn]tracked // every accepted connection, until it closes
+	perIP   map[string]int       // how many of them each IP address holds
 	closing bool                 // shutdown has begun
 	wg      sync.WaitGroup       // one per connection goroutine
 }
 
 // newServer makes a server with the given settings, logging to log.
 func newServer(cfg config, log *slog.Logger) *server {
-	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]tracked), traceOut: &lockedWriter{w: os.Stderr},
-		origins: cfg.originList()}
+	return &server{cfg: cfg, log: log, conns: make(map[net.Conn]tracked), perIP: make(map[string]int),
+		traceOut: &lockedWriter{w: os.Stderr}, origins: cfg.originList(),
+		budget: &budget{limit: int64(cfg.maxBuffered)}, warn: newLogLimit(log)}
 }
 
 // listen opens the listening TCP socket with the options of sockopt_linux.go.
@@ -73,27 +78,78 @@ func (s *server) serve(ln net.Listener) error {
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				// Out of file descriptors, say: wait and try again rather than exit.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				s.warn.warn("accept failed; retrying", "err", err, "in", backoff)
 				time.Sleep(backoff)
 				continue
 			}
 			return err
 		}
 		backoff = 0
-		open, ok := s.track(nc, tracked{})
-		if !ok || open > s.cfg.maxConns+maxRefusing {
-			s.untrack(nc)
-			nc.Close() // shutting down, or flooded: not even a 503
-			continue
+		switch s.admit(nc) {
+		case admitted:
+			s.wg.Add(1)
+			go s.serveConn(nc)
+		case noRoom:
+			s.warn.warn("too many connections: answered 503", "remote", nc.RemoteAddr().String(),
+				"max-conns", s.cfg.maxConns, "max-conns-per-ip", s.cfg.maxConnsPerIP)
+			turnAway(nc, errorResponse(errTooMany))
+		default: // shutting down
+			nc.Close()
 		}
-		s.wg.Add(1)
-		go s.serveConn(nc, open > s.cfg.maxConns)
 	}
 }
 
-// maxRefusing is how many connections past -max-conns get their 503; more
-// are closed at once, so that a flood costs no goroutines.
-const maxRefusing = 256
+// admission is what the accept loop does with a new connection.
+type admission int
+
+// A connection is admitted, turned away for lack of room, or closed
+// because the server is shutting down.
+const (
+	admitted admission = iota
+	noRoom
+	closing
+)
+
+// admit counts a new connection against -max-conns and -max-conns-per-ip,
+// every accepted one, whatever it goes on to ask for, and tracks it if
+// there is room.
+func (s *server) admit(nc net.Conn) admission {
+	ip := remoteIP(nc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return closing
+	case len(s.conns) >= s.cfg.maxConns, s.cfg.maxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.maxConnsPerIP:
+		return noRoom
+	}
+	s.conns[nc] = tracked{}
+	s.perIP[ip]++
+	return admitted
+}
+
+// remoteIP is the connection's peer address without its port.
+func remoteIP(nc net.Conn) string {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return nc.RemoteAddr().String()
+}
+
+// turnAway answers a connection there is no room for with 503 and closes
+// it, in the accept loop: no goroutine, no wait for its request, and so no
+// descriptor held past this call. What the client has already sent is
+// read first (without waiting, sockopt_linux.go), so that the close is a
+// FIN after the answer, not a reset that could destroy it.
+func turnAway(nc net.Conn, resp []byte) {
+	drainReadable(nc)
+	nc.SetWriteDeadline(time.Now().Add(turnAwayWrite))
+	nc.Write(resp)
+	nc.Close()
+}
+
+// turnAwayWrite bounds the 503's write: a fresh socket's send buffer takes it at once.
+const turnAwayWrite = 100 * time.Millisecond
 
 // isClosing says whether shutdown has begun.
 func (s *server) isClosing() bool {
@@ -108,24 +164,25 @@ type tracked struct {
 	ws    *wsConn // a WebSocket; with plain, nil while the request head is read
 }
 
-// track records a connection or its new phase and returns how many are
-// open; ok is false if the shutdown has begun before the connection's
-// request was read.
-func (s *server) track(nc net.Conn, t tracked) (open int, ok bool) {
+// track records a tracked connection's new phase.
+func (s *server) track(nc net.Conn, t tracked) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing && t == (tracked{}) {
-		return len(s.conns), false
-	}
 	s.conns[nc] = t
-	return len(s.conns), true
 }
 
 // untrack forgets a connection.
 func (s *server) untrack(nc net.Conn) {
+	ip := remoteIP(nc)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[nc]; !ok {
+		return
+	}
 	delete(s.conns, nc)
-	s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 }
 
 // serveConn reads one connection's request head (http.go) and routes it:
@@ -134,7 +191,7 @@ func (s *server) untrack(nc net.Conn) {
 // done, so the stack that parsing and logging grew goes with it: the
 // connection's long life is spent in a fresh goroutine, as small as the
 // frame loop needs.
-func (s *server) serveConn(nc net.Conn, full bool) {
+func (s *server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr().String()
 	upgraded := false
@@ -165,13 +222,13 @@ func (s *server) serveConn(nc net.Conn, full bool) {
 		putReader(br)
 		s.track(nc, tracked{plain: true})
 		start := time.Now()
-		status, err := s.servePlain(nc, req, full, tr)
-		s.log.Info("http", "remote", remote, "method", req.method, "path", req.target, "status", status,
+		status, err := s.servePlain(nc, req, tr)
+		s.log.Info("http", "remote", remote, "method", preview(req.method), "path", preview(req.target), "status", status,
 			"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
 		closeTCP(nc)
 		return
 	}
-	rules := handshakeRules{maxHeaderBytes: int(s.cfg.maxHeaderBytes), origins: s.origins, full: full}
+	rules := handshakeRules{maxHeaderBytes: int(s.cfg.maxHeaderBytes), origins: s.origins}
 	if err := handshake(nc, req, rules, tr); err != nil {
 		putReader(br)
 		s.refuse(nc, remote, err, tr)
@@ -183,9 +240,10 @@ func (s *server) serveConn(nc net.Conn, full bool) {
 	ws.trace = tr
 	ws.kr = kr
 	ws.out.nc, ws.out.timeout = nc, s.cfg.writeTimeout
-	kr.activate(ws, s.cfg.pingInterval, s.cfg.idleTimeout)
+	ws.budget = s.budget
+	kr.activate(ws, s.cfg.pingInterval, s.cfg.idleTimeout, s.cfg.messageTimeout)
 	s.track(nc, tracked{ws: ws})
-	s.log.Info("open", "remote", remote, "path", req.target, "origin", req.origin)
+	s.log.Info("open", "remote", remote, "path", preview(req.target), "origin", preview(req.origin))
 	upgraded = true
 	s.wg.Add(1)
 	go s.runWS(nc, ws, remote)
@@ -199,9 +257,9 @@ func (s *server) refuse(nc net.Conn, remote string, err error, tr *tracer) {
 		resp := errorResponse(he)
 		nc.Write(resp)
 		tr.handshake(nil, resp)
-		s.log.Info("refused", "remote", remote, "status", he.status, "why", he.msg)
+		s.warn.info("refused", "remote", remote, "status", he.status, "why", he.msg)
 	} else {
-		s.log.Info("handshake abandoned", "remote", remote, "err", err)
+		s.warn.info("handshake abandoned", "remote", remote, "err", err)
 	}
 	closeTCP(nc)
 }

@@ -109,3 +109,31 @@ func openFileLimit() int {
 	}
 	return int(min(rl.Cur, 1<<30))
 }
+
+// drainReadable reads and drops what the client has sent so far, without
+// waiting for more (a non-blocking read, up to drainMost bytes), so that
+// closing the socket right after sends a FIN, not a reset.
+func drainReadable(nc net.Conn) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var buf [4 << 10]byte
+	rc.Read(func(fd uintptr) bool {
+		for total := 0; total < drainMost; {
+			n, err := syscall.Read(int(fd), buf[:])
+			if n <= 0 || err != nil {
+				break
+			}
+			total += n
+		}
+		return true // done, whatever the read said: never wait
+	})
+}
+
+// drainMost bounds what drainReadable reads.
+const drainMost = 64 << 10

@@ -39,11 +39,16 @@ func (c *wsConn) streams() bool {
 func (c *wsConn) streamBinary() error {
 	n := int(c.hdr.length)
 	c.messageBegins()
+	if !c.budget.take(streamBufSize) { // budget.go: the piece buffer counts as a message's
+		return errBudget
+	}
+	defer c.budget.give(streamBufSize, false)
 	bp := streamPool.Get().(*[]byte)
 	defer streamPool.Put(bp)
 	buf := *bp
 	start := msgHeadroom - serverHeaderLen(n) // the first piece carries the header
 	putServerHeader(buf[start:], opBinary, n)
+	echo := true
 	for pos := 0; pos < n; {
 		room := buf[msgHeadroom : msgHeadroom+min(n-pos, len(buf)-msgHeadroom)]
 		k, err := io.ReadAtLeast(c.br, room, min(len(room), streamMinPiece))
@@ -55,8 +60,14 @@ func (c *wsConn) streamBinary() error {
 			if first {
 				c.trace.frameIn(&c.hdr, nil) // as far as it has come: the echo starts now
 			}
-			if err := c.writeFrame(buf[start:msgHeadroom+k], !first, pos < n); err != nil {
-				return err // the echo's frame is cut short: the connection can only close
+			if echo {
+				err := c.writeFrame(buf[start:msgHeadroom+k], !first, pos < n)
+				switch {
+				case err == errCloseSent: // we are closing: read the frame to its end, echo none of it
+					echo = false
+				case err != nil:
+					return err // the echo's frame is cut short: the connection can only close
+				}
 			}
 			start = msgHeadroom
 		}
@@ -64,8 +75,10 @@ func (c *wsConn) streamBinary() error {
 			return noEOF(err)
 		}
 	}
-	c.messages++
-	c.bytes += int64(n)
+	if echo {
+		c.messages++
+		c.bytes += int64(n)
+	}
 	return nil
 }
 
@@ -83,4 +96,7 @@ const streamPiece = 256 << 10
 const streamMinPiece = 64 << 10
 
 // streamPool holds the piece buffers of streamed echoes.
-var streamPool = sync.Pool{New: func() any { b := make([]byte, msgHeadroom+streamPiece); return &b }}
+var streamPool = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}
+
+// streamBufSize is a piece buffer's size: room for the echo's header, then the piece.
+const streamBufSize = msgHeadroom + streamPiece

@@ -56,7 +56,11 @@ func handshake(w io.Writer, req *request, rules handshakeRules, tr *tracer) erro
 func (req *request) checkUpgrade() *httpError {
 	switch {
 	case req.method != "GET":
-		return &httpError{status: 405, msg: "a WebSocket handshake is a GET, not " + req.method, header: "Allow: GET"}
+		return &httpError{status: 405, msg: "a WebSocket handshake is a GET, not " + preview(req.method), header: "Allow: GET"}
+	case req.minor < 1:
+		return badRequest("WebSocket needs HTTP/1.1 or later, not " + req.proto) // RFC 6455 §4.1
+	case req.hasBody:
+		return badRequest("an upgrade request has no body: after its head come frames")
 	case req.hosts == 0:
 		return badRequest("missing Host header")
 	case req.hosts > 1:
@@ -81,19 +85,15 @@ func (req *request) checkUpgrade() *httpError {
 type handshakeRules struct {
 	maxHeaderBytes int      // -max-header-bytes: a larger request head gets 431
 	origins        []string // -origin: the Origin values allowed; empty allows any
-	full           bool     // the server holds -max-conns connections: 503
 }
 
 // allow refuses a valid handshake that the server's rules do not allow:
-// an Origin not on the list (403, RFC 6455 §4.2.2 and §10.2), or no room (503).
+// an Origin not on the list (403, RFC 6455 §4.2.2 and §10.2).
 func (r handshakeRules) allow(req *request) *httpError {
 	if len(r.origins) > 0 && req.origin != "" && !slices.ContainsFunc(r.origins, func(o string) bool {
 		return strings.EqualFold(o, req.origin)
 	}) {
-		return &httpError{status: 403, msg: "Origin " + strconv.Quote(req.origin) + " is not allowed here"}
-	}
-	if r.full {
-		return errTooMany
+		return &httpError{status: 403, msg: "Origin " + strconv.Quote(preview(req.origin)) + " is not allowed here"}
 	}
 	return nil
 }
