@@ -10,6 +10,7 @@
 //	go run ./cmd/load -mode idle -conns 10000 -pid $!   # memory per connection
 //	go run ./cmd/load -mode noread -conns 100 -pid $!   # clients that send and never read
 //	go run ./cmd/load -mode trickle -conns 1000 -pid $! # clients that announce 60 MiB and send 1000 bytes
+//	go run ./cmd/load -mode hold -conns 16 -size 67108863 -pid $! # clients that never finish a 64 MiB message
 //	go run ./cmd/load -serve-tcp 127.0.0.1:9998 &       # the plain TCP echo baseline
 //	go run ./cmd/load -tcp -addr 127.0.0.1:9998 -conns 100 -size 1024 -pid $!
 package main
@@ -58,7 +59,8 @@ func main() {
 	flag.IntVar(&o.size, "size", 16, "message payload `bytes`")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 10m)")
 	flag.StringVar(&o.mode, "mode", "echo", "echo: throughput and latency; idle: memory per open connection, before and after one 1 KiB echo each; "+
-		"noread: clients that send -size messages and never read; trickle: clients that announce a 60 MiB frame (under the server's default limit), send 1000 bytes and wait")
+		"noread: clients that send -size messages and never read; trickle: clients that announce a 60 MiB frame (under the server's default limit), send 1000 bytes and wait; "+
+		"hold: clients that send -size bytes of a binary message in 1 MiB fragments, all but the last, and wait")
 	flag.IntVar(&o.pid, "pid", 0, "the server's PID, to read its CPU time and memory from /proc")
 	flag.StringVar(&o.sources, "sources", "auto", "local source addresses, comma-separated, or auto: 127.0.0.x as the port range needs")
 	flag.StringVar(&o.serveTCP, "serve-tcp", "", "run the plain TCP echo baseline server (io.Copy) on this `host:port` instead")
@@ -74,7 +76,7 @@ func main() {
 		err = echoRun(o)
 	case "idle":
 		err = idleRun(o)
-	case "noread", "trickle":
+	case "noread", "trickle", "hold":
 		err = hostileRun(o)
 	default:
 		err = fmt.Errorf("unknown -mode %q", o.mode)
@@ -462,7 +464,9 @@ func procCPU(pid int) time.Duration {
 // memory while they do, then closes them and checks a fresh client's echo.
 // noread: each sends -size messages as fast as it can and never reads, for
 // -duration or until the server drops it. trickle: each announces a 60 MiB
-// frame, sends 1000 bytes of it, and waits for -duration.
+// frame, sends 1000 bytes of it, and waits for -duration. hold: each sends
+// -size bytes of a message in 1 MiB fragments, never the last one, and
+// waits for -duration; the server's Close codes are counted.
 func hostileRun(o options) error {
 	if o.pid == 0 {
 		return errors.New("-mode " + o.mode + " needs -pid")
@@ -475,11 +479,51 @@ func hostileRun(o options) error {
 		return err
 	}
 	var dropped atomic.Int64
+	var codesMu sync.Mutex
+	codes := map[uint16]int{} // the server's Close codes, for hold
 	var wg sync.WaitGroup
 	stop := time.Now().Add(o.duration)
 	for _, c := range clients {
 		wg.Go(func() {
 			c.nc.SetWriteDeadline(stop)
+			if o.mode == "hold" {
+				piece := make([]byte, 1<<20)
+				for sent := 0; sent < o.size; sent += len(piece) {
+					n := min(len(piece), o.size-sent)
+					op := byte(0x02)
+					if sent > 0 {
+						op = 0x00 // continuation; FIN is never set
+					}
+					f := binary.BigEndian.AppendUint64([]byte{op, 0x80 | 127}, uint64(n))
+					f = append(f, 1, 2, 3, 4)
+					if _, err := c.nc.Write(append(f, piece[:n]...)); err != nil {
+						break // the server may close before it is all sent
+					}
+				}
+				c.nc.SetReadDeadline(stop)
+				for {
+					h := make([]byte, 2)
+					if _, err := io.ReadFull(c.br, h); err != nil {
+						if !errors.Is(err, os.ErrDeadlineExceeded) {
+							dropped.Add(1)
+						}
+						return
+					}
+					p := make([]byte, h[1]&0x7F)
+					io.ReadFull(c.br, p)
+					if h[0]&0x0F == 0x8 {
+						var code uint16
+						if len(p) >= 2 {
+							code = binary.BigEndian.Uint16(p)
+						}
+						codesMu.Lock()
+						codes[code]++
+						codesMu.Unlock()
+						dropped.Add(1)
+						return
+					}
+				}
+			}
 			if o.mode == "trickle" {
 				f := []byte{0x82, 0x80 | 127}
 				f = binary.BigEndian.AppendUint64(f, 60<<20)
@@ -522,6 +566,9 @@ func hostileRun(o options) error {
 	fmt.Printf("%s: %d connections for up to %v: server RSS %d KiB before, %d KiB at the peak (%.1f KiB per connection); "+
 		"%d dropped by the server\n", o.mode, len(clients), o.duration, rss0, peak,
 		float64(peak-rss0)/float64(len(clients)), dropped.Load())
+	if len(codes) > 0 {
+		fmt.Printf("the server's Close codes: %v\n", codes)
+	}
 	closeAll(clients)
 	time.Sleep(3 * time.Second)
 	fmt.Printf("after they are gone: server RSS %d KiB\n", procRSS(o.pid))
