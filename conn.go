@@ -178,7 +178,7 @@ func (c *wsConn) endMessage() error {
 	}
 	frame := c.msg[msgHeadroom-serverHeaderLen(len(p)):]
 	putServerHeader(frame, c.msgOp, len(p))
-	err := c.writeFrame(frame, false, false)
+	err := c.echo(frame) // writeFrame, or held back to leave with the next answer (batch.go)
 	if err == nil {
 		c.messages++
 		c.bytes += int64(len(p))

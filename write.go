@@ -32,6 +32,8 @@ type frameWriter struct {
 
 	sentCode   closeCode // the code of our Close, for the log line
 	sentReason string    // and its reason
+
+	held *[]byte // echoes held back to leave with the next write (batch.go); nil: none
 }
 
 // errCloseSent reports a write refused because a Close frame already went out.
@@ -66,7 +68,16 @@ func (c *wsConn) writeLocked(p []byte, cont, more bool) error {
 	case o.midFrame && !cont:
 		return nil
 	}
-	err := o.write(p)
+	var err error
+	if o.held != nil { // echoes held back (batch.go) go first, in the same write if they fit
+		first, then := o.takeHeld(p)
+		if err = o.write(first); err == nil && then != nil {
+			err = o.write(then)
+		}
+		o.releaseHeld()
+	} else {
+		err = o.write(p)
+	}
 	if !cont {
 		c.trace.frameOut(p)
 	}

@@ -1,0 +1,103 @@
+package main
+
+// batch.go lets the echoes of pipelined messages leave in one write. It
+// buys system calls: a client that sends many small messages without
+// waiting for their echoes gets one write for the echoes of all the frames
+// that arrived together, where the plain code it stands in for, writeFrame
+// for each echo, makes a write each. An echo is held back only while the
+// next frame has already arrived whole and is one the server will answer
+// (a whole message, a ping, a Close, or a frame it must refuse), so that
+// the held echoes always leave with that answer, before the reader can
+// wait for anything.
+
+import (
+	"bufio"
+	"sync"
+)
+
+// maxBatch is the most bytes of echoes held back for one write; a larger
+// echo is not held at all.
+const maxBatch = 16 << 10
+
+// batchPool holds the buffers held-back echoes wait in.
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch); return &b }}
+
+// echo writes a message's echo frame, or holds it back to leave with the
+// answer to the next frame (writeLocked sends what is held first).
+func (c *wsConn) echo(frame []byte) error {
+	if len(frame) <= maxBatch/2 && nextFrameAnswered(c.br) {
+		c.out.mu.Lock()
+		held := c.holdLocked(frame)
+		c.out.mu.Unlock()
+		if held {
+			return nil
+		}
+	}
+	return c.writeFrame(frame, false, false)
+}
+
+// holdLocked appends a message's echo frame to the held-back echoes, if
+// there is room and nothing else must follow it at once (a Close already
+// sent, the shutdown's Close due after this message).
+func (c *wsConn) holdLocked(frame []byte) bool {
+	o := &c.out
+	if o.closeSent || o.goingAway || o.midFrame {
+		return false
+	}
+	if o.held == nil {
+		o.held = batchPool.Get().(*[]byte)
+	}
+	if len(*o.held)+len(frame) > maxBatch {
+		return false
+	}
+	*o.held = append(*o.held, frame...)
+	o.inMessage = false
+	c.trace.frameOut(frame)
+	c.trace.note("   (held back: it leaves in one write with the answer to the next frame, which has already arrived; batch.go)")
+	return true
+}
+
+// takeHeld returns the held-back echoes with p after them: in first alone
+// if p fits in the buffer with them, or first and then.
+func (o *frameWriter) takeHeld(p []byte) (first, then []byte) {
+	first, then = *o.held, p
+	if len(first)+len(p) <= cap(first) {
+		first, then = append(first, p...), nil
+	}
+	return first, then
+}
+
+// releaseHeld gives the held-back echoes' buffer back.
+func (o *frameWriter) releaseHeld() {
+	*o.held = (*o.held)[:0]
+	batchPool.Put(o.held)
+	o.held = nil
+}
+
+// nextFrameAnswered says whether the next frame is already in br whole and
+// is one the server will write an answer to: anything with FIN set but a
+// pong (a fragment that does not end its message gets no answer yet).
+func nextFrameAnswered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := br.Peek(min(n, maxFrameHeaderLen))
+	if b[0]&0x80 == 0 || opcode(b[0]&0x0F) == opPong {
+		return false
+	}
+	hl, length := 2, int(b[1]&0x7F)
+	switch length {
+	case 126:
+		if len(b) < 4 {
+			return false
+		}
+		hl, length = 4, int(b[2])<<8|int(b[3])
+	case 127:
+		return false // 64 KiB or more: not a batch's
+	}
+	if b[1]&0x80 != 0 {
+		hl += 4 // the masking key
+	}
+	return n >= hl+length
+}
