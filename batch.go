@@ -67,11 +67,19 @@ func (o *frameWriter) takeHeld(p []byte) (first, then []byte) {
 	return first, then
 }
 
-// releaseHeld gives the held-back echoes' buffer back.
-func (o *frameWriter) releaseHeld() {
-	*o.held = (*o.held)[:0]
-	batchPool.Put(o.held)
-	o.held = nil
+// sentHeld empties the held-back echoes once they are written; the buffer
+// stays with the connection while it is busy.
+func (o *frameWriter) sentHeld() { *o.held = (*o.held)[:0] }
+
+// releaseHeld gives the buffer back to the pool, when the connection goes
+// quiet or ends (idle.go, server.go): held only while bytes are in flight.
+func (c *wsConn) releaseHeld() {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	if o := &c.out; o.held != nil && len(*o.held) == 0 {
+		batchPool.Put(o.held)
+		o.held = nil
+	}
 }
 
 // nextFrameAnswered says whether the next frame is already in br whole and

@@ -70,6 +70,7 @@ func (c *wsConn) waitIdle() error {
 	putReader(c.br)
 	c.br = nil
 	c.releaseMsgBuf()
+	c.releaseHeld() // batch.go
 	if err := c.kr.waitData(); err != nil {
 		return err
 	}

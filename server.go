@@ -294,6 +294,7 @@ func (s *server) endWS(nc net.Conn, ws *wsConn, remote string, start time.Time) 
 		putReader(ws.br)
 	}
 	ws.releaseMsgBuf()
+	ws.releaseHeld()
 	closeTCP(nc)
 }
 

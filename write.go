@@ -69,12 +69,12 @@ func (c *wsConn) writeLocked(p []byte, cont, more bool) error {
 		return nil
 	}
 	var err error
-	if o.held != nil { // echoes held back (batch.go) go first, in the same write if they fit
+	if o.held != nil && len(*o.held) > 0 { // echoes held back (batch.go) go first, in the same write if they fit
 		first, then := o.takeHeld(p)
 		if err = o.write(first); err == nil && then != nil {
 			err = o.write(then)
 		}
-		o.releaseHeld()
+		o.sentHeld()
 	} else {
 		err = o.write(p)
 	}
