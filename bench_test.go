@@ -255,7 +255,7 @@ func BenchmarkReadRequest(b *testing.B) {
 	for range b.N {
 		in.Reset(articleRequest)
 		br.Reset(in)
-		if _, err := readRequest(br, 8192, nil); err != nil {
+		if _, err := readRequest(br, 8192); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -299,8 +300,8 @@ func (c *cdp) screenshot(dir, name string) string {
 // uses it as a learner would: connect, send, read the log, disconnect.
 func TestPageInChromium(t *testing.T) {
 	devtools := startChromium(t)
-	var logs syncBuffer
-	addr, _ := startServerLog(t, nil, &logs)
+	var logs, trace syncBuffer
+	addr, _ := startServerTrace(t, func(c *config) { c.trace = true }, &logs, &trace)
 	file, err := filepath.Abs("index.html")
 	if err != nil {
 		t.Fatal(err)
@@ -350,6 +351,8 @@ func TestPageInChromium(t *testing.T) {
 				Sizes                   []string
 				BinarySize              string
 				FrameShown              bool
+				Check, Key, Source      string
+				Request, Accept         string
 			}
 			page.eval(fmt.Sprintf(`
 				const texts = %s;
@@ -369,6 +372,14 @@ func TestPageInChromium(t *testing.T) {
 					sizes: recv.map((li) => li.dataset.size),
 					binarySize: (recv.find((li) => li.dataset.type === "binary") || {dataset: {}}).dataset.size,
 					frameShown: !$("frame-body").hidden && $("frame-fields").textContent.includes("Masking-key"),
+					...(await (async () => {
+						await until("the inspector's report of the last frame", () =>
+							$("frame-fields").textContent.includes(Array.from(new TextEncoder().encode(texts[texts.length - 1]).slice(0, 4),
+								(b) => b.toString(16).padStart(2, "0")).join(" ")) && $("frame-check").dataset.ok);
+						return {check: $("frame-check").dataset.ok, key: $("frame-body").dataset.key,
+							source: $("frame-source").textContent, request: $("hs-request").textContent,
+							accept: $("hs-accept").textContent};
+					})()),
 				};`, mustJSON(texts)), &result)
 			if result.Sent != 104 || result.Received != 104 || result.Matched != 104 {
 				t.Fatalf("sent %d, received %d, matching %d: want 104 each", result.Sent, result.Received, result.Matched)
@@ -380,6 +391,20 @@ func TestPageInChromium(t *testing.T) {
 			}
 			if result.BinarySize != "1048576" || !result.FrameShown {
 				t.Fatalf("binary echo size %q, frame drawn %v", result.BinarySize, result.FrameShown)
+			}
+			// The inspector: the key the page shows is the one the server received for the last
+			// message (its -trace says so), the page's unmasking matches, and the handshake is shown.
+			keys := regexp.MustCompile(`Masking-key: ([0-9a-f]{2}) ([0-9a-f]{2}) ([0-9a-f]{2}) ([0-9a-f]{2})`).FindAllStringSubmatch(trace.String(), -1)
+			if len(keys) == 0 {
+				t.Fatal("the server's trace has no masking key")
+			}
+			last := keys[len(keys)-1]
+			if want := last[1] + last[2] + last[3] + last[4]; result.Key != want || result.Check != "yes" {
+				t.Fatalf("the page shows key %q and check %q; the server received key %q", result.Key, result.Check, want)
+			}
+			if strings.Contains(result.Source, "llustrative") || !strings.Contains(result.Request, "?inspect=") ||
+				!strings.Contains(result.Request, "Sec-WebSocket-Key:") || !strings.Contains(result.Accept, "✓") {
+				t.Fatalf("frame source %q, handshake %q, accept %q", result.Source, result.Request, result.Accept)
 			}
 			t.Logf("screenshot: %s", page.screenshot(shots, tc.name+"-exchange.png"))
 			page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844,
@@ -407,6 +432,27 @@ func TestPageInChromium(t *testing.T) {
 	// cleanly by the client with 1000 after echoing all 104 messages.
 	if n := strings.Count(logs.String(), "code=1000 reason=bye by=client messages=104 bytes=1050303 "); n != 2 {
 		t.Fatalf("server logged %d clean closes after 104 echoes, want 2:\n%s", n, logs.String())
+	}
+}
+
+// TestPageWithoutInspector: against a server with -inspect=false, the page
+// still connects and echoes, and says that its frame is an illustration.
+func TestPageWithoutInspector(t *testing.T) {
+	devtools := startChromium(t)
+	addr, _ := startServer(t, func(c *config) { c.inspect = false })
+	page := openPage(t, devtools)
+	page.call("Page.navigate", map[string]any{"url": "http://" + addr + "/"})
+	var got struct{ Source, Log string }
+	page.eval(`
+		await until("the page to load", () => document.readyState === "complete" && $("connect"));
+		$("connect").click();
+		await until("open", () => $("state").dataset.state === "open");
+		$("text").value = "no inspector";
+		$("send-text").click();
+		await until("the echo", () => entries("recv").length === 1);
+		return {source: $("frame-source").textContent, log: $("log").textContent};`, &got)
+	if !strings.HasPrefix(got.Source, "Illustrative") || !strings.Contains(got.Log, "no inspector") {
+		t.Fatalf("frame source %q; log %q: want the illustration, said so", got.Source, got.Log)
 	}
 }
 

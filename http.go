@@ -36,6 +36,7 @@ type request struct {
 	protocol    string // Sec-WebSocket-Protocol: offered subprotocols (we choose none)
 	extensions  string // Sec-WebSocket-Extensions: offered extensions (we accept none)
 	hasBody     bool   // Content-Length other than 0, or Transfer-Encoding: a body follows the head
+	head        []byte // the request head exactly as received, for -trace and the inspector
 }
 
 // httpError is a request refused: the status, one line saying why, and
@@ -93,19 +94,18 @@ var errTooMany = &httpError{status: 503, msg: "too many connections: try again l
 // readRequest reads the request line and header fields up to the blank line
 // that ends them, from br, however the bytes were split into reads. Bytes
 // after the blank line stay in br: they are the client's first frames.
-// maxBytes bounds the whole head; tr, if not nil, keeps the raw lines. The error is an *httpError to answer, or
-// the I/O error that cut the request short (nothing can be answered then).
-func readRequest(br *bufio.Reader, maxBytes int, tr *tracer) (*request, error) {
+// maxBytes bounds the whole head, which req.head keeps as received. The
+// error is an *httpError to answer, or the I/O error that cut the request
+// short (nothing can be answered then); req holds what was read either way.
+func readRequest(br *bufio.Reader, maxBytes int) (*request, error) {
 	req := &request{}
-	total := 0
 	first := true
 	for {
-		line, err := readLine(br, maxBytes-total)
+		line, err := readLine(br, maxBytes-len(req.head))
 		if err != nil {
-			return nil, err
+			return req, err
 		}
-		tr.requestLine(line)
-		total += len(line)
+		req.head = append(req.head, line...)
 		line = trimEOL(line)
 		if first && len(line) == 0 {
 			continue // empty lines before the request line are ignored (RFC 9112 §2.2)
@@ -113,7 +113,7 @@ func readRequest(br *bufio.Reader, maxBytes int, tr *tracer) (*request, error) {
 		if first {
 			first = false
 			if err := req.parseRequestLine(string(line)); err != nil {
-				return nil, err
+				return req, err
 			}
 			continue
 		}
@@ -121,7 +121,7 @@ func readRequest(br *bufio.Reader, maxBytes int, tr *tracer) (*request, error) {
 			return req, nil // the blank line: the head is complete
 		}
 		if err := req.parseField(line); err != nil {
-			return nil, err
+			return req, err
 		}
 	}
 }

@@ -63,6 +63,14 @@ func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, 
 	switch he := plainCheck(req); {
 	case he != nil:
 		err = he
+	case path == "/inspect" && s.cfg.inspect: // inspect.go
+		x, he := s.openInspect(req)
+		if he != nil {
+			err = he
+			break
+		}
+		tr.handshake(req, streamHead(req, "text/event-stream; charset=utf-8"))
+		return 200, s.serveInspect(p, req, x)
 	case path == "/clock":
 		resp = clockPoll(req)
 	case path == "/clock/long":

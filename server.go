@@ -30,8 +30,9 @@ type server struct {
 	traceOut io.Writer // where -trace writes (stderr)
 	origins  []string  // -origin, split
 
-	budget *budget   // -max-buffered: the bytes messages being received may hold (budget.go)
-	warn   *logLimit // repeated warnings, a few a second (logs.go)
+	budget    *budget   // -max-buffered: the bytes messages being received may hold (budget.go)
+	inspector inspector // the page's view of its own connection's bytes (inspect.go)
+	warn      *logLimit // repeated warnings, a few a second (logs.go)
 
 	mu      sync.Mutex
 	ln      net.Listener         // set by serve, closed by shutdown
@@ -212,11 +213,11 @@ func (s *server) serveConn(nc net.Conn) {
 	nc.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
 	kr := newConnReader(nc)
 	br := getReader(kr)
-	req, err := readRequest(br, int(s.cfg.maxHeaderBytes), tr)
+	req, err := readRequest(br, int(s.cfg.maxHeaderBytes))
 	switch {
 	case err != nil:
 		putReader(br)
-		s.refuse(nc, remote, err, tr)
+		s.refuse(nc, remote, req, err, tr)
 		return
 	case !req.isWebSocket():
 		putReader(br)
@@ -228,10 +229,17 @@ func (s *server) serveConn(nc net.Conn) {
 		closeTCP(nc)
 		return
 	}
+	if x := s.inspectable(req); x != nil { // the page asked to see this connection's bytes (inspect.go)
+		if tr == nil {
+			tr = &tracer{}
+		}
+		tr.insp = x
+	}
 	rules := handshakeRules{maxHeaderBytes: int(s.cfg.maxHeaderBytes), origins: s.origins}
 	if err := handshake(nc, req, rules, tr); err != nil {
 		putReader(br)
-		s.refuse(nc, remote, err, tr)
+		s.refuse(nc, remote, req, err, tr)
+		s.endInspection(tr)
 		return
 	}
 	nc.SetDeadline(time.Time{})
@@ -249,14 +257,21 @@ func (s *server) serveConn(nc net.Conn) {
 	go s.runWS(nc, ws, remote)
 }
 
+// endInspection ends the connection's part in the page's inspector, if it has one.
+func (s *server) endInspection(tr *tracer) {
+	if tr != nil && tr.insp != nil {
+		s.inspector.detach(tr.insp)
+	}
+}
+
 // refuse ends a connection whose request was refused or cut short: an
 // *httpError is answered; anything else (the client left, the handshake
 // timeout) has nobody to answer. Then the log line, and the TCP close.
-func (s *server) refuse(nc net.Conn, remote string, err error, tr *tracer) {
+func (s *server) refuse(nc net.Conn, remote string, req *request, err error, tr *tracer) {
 	if he, ok := errors.AsType[*httpError](err); ok {
 		resp := errorResponse(he)
 		nc.Write(resp)
-		tr.handshake(nil, resp)
+		tr.handshake(req, resp)
 		s.warn.info("refused", "remote", remote, "status", he.status, "why", he.msg)
 	} else {
 		s.warn.info("handshake abandoned", "remote", remote, "err", err)
@@ -303,6 +318,8 @@ func (s *server) endWS(nc net.Conn, ws *wsConn, remote string, start time.Time) 
 // a connection keeps for its whole life.
 func (s *server) logClosed(ws *wsConn, err error, remote string, start time.Time) {
 	code, reason, by := ws.closeStatus(err)
+	ws.trace.closed(code, reason, by)
+	s.endInspection(ws.trace)
 	s.log.Info("closed", "remote", remote, "code", uint16(code), "reason", reason, "by", by,
 		"messages", ws.messages, "bytes", ws.bytes, "duration", time.Since(start).Round(time.Millisecond))
 }

@@ -34,16 +34,18 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// tracer prints one connection's handshake and frames.
+// tracer watches one connection's handshake and frames, for -trace (it
+// prints them) and for the page's inspector (inspect.go; it reports them).
 type tracer struct {
 	mu     sync.Mutex   // the reader and a writer (a ping, the shutdown's Close) may trace at once
-	out    io.Writer    // shared by all connections
+	out    io.Writer    // -trace: where the text goes, shared by all connections; nil: not printed
 	prefix string       // "[remote] " before every block
 	b      bytes.Buffer // the block being written
 
-	request  bytes.Buffer       // the raw upgrade request, as its lines arrive
-	unmasked [tracePreview]byte // the first payload bytes of the frame being read, unmasked
-	seen     int                // how many of them were captured
+	insp *inspection // the page's inspector for this connection; nil: none
+
+	unmasked [inspectPreview]byte // the first payload bytes of the frame being read, unmasked
+	seen     int                  // how many of them were captured
 }
 
 // newTracer traces the connection from remote to out.
@@ -57,23 +59,22 @@ func (t *tracer) flush() {
 	t.b.Reset()
 }
 
-// requestLine records one line of the upgrade request, as received.
-func (t *tracer) requestLine(line []byte) {
-	if t != nil {
-		t.request.Write(line)
-	}
-}
-
 // handshake prints the request as received, the accept computation of
 // article 3.3.3 step by step, and the response as sent.
 func (t *tracer) handshake(req *request, response []byte) {
 	if t == nil {
 		return
 	}
+	if t.insp != nil && req != nil {
+		t.insp.handshakeEvent(req, response)
+	}
+	if t.out == nil || req == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(&t.b, "upgrade request as received (%d bytes), article 3.3.1:\n", t.request.Len())
-	quoteLines(&t.b, t.request.Bytes())
+	fmt.Fprintf(&t.b, "upgrade request as received (%d bytes), article 3.3.1:\n", len(req.head))
+	quoteLines(&t.b, req.head)
 	if req != nil && req.keys == 1 && bytes.HasPrefix(response, []byte("HTTP/1.1 101")) {
 		sum := sha1.Sum([]byte(req.key + websocketGUID))
 		fmt.Fprintf(&t.b, "  Sec-WebSocket-Accept, article 3.3.3:\n")
@@ -102,7 +103,7 @@ func quoteLines(b *bytes.Buffer, p []byte) {
 // after unmasking; pos is chunk's offset in the payload. The bytes as
 // received are worked out again from the key when the frame is printed.
 func (t *tracer) payload(pos int, chunk []byte) {
-	if t == nil || pos >= tracePreview {
+	if t == nil || pos >= len(t.unmasked) {
 		return
 	}
 	t.seen = pos + copy(t.unmasked[pos:], chunk)
@@ -128,10 +129,17 @@ func (t *tracer) frameIn(h *frameHeader, err error) {
 func (t *tracer) printFrameIn(h *frameHeader, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	defer func() { t.seen = 0 }()
+	if t.insp != nil {
+		t.insp.frameIn(h, t.unmasked[:min(t.seen, int(h.length))])
+	}
+	if t.out == nil {
+		return
+	}
 	fmt.Fprintf(&t.b, "<- frame from the client:\n")
 	t.diagram(h.fin, h.rsv1, h.rsv2, h.rsv3, h.opcode, h.mask, h.payloadLen, h.length)
 	if h.mask {
-		n := min(t.seen, int(h.length))
+		n := min(t.seen, int(h.length), tracePreview)
 		unmasked := t.unmasked[:n]
 		var masked [tracePreview]byte
 		copy(masked[:], unmasked)
@@ -144,7 +152,6 @@ func (t *tracer) printFrameIn(h *frameHeader, err error) {
 	if err != nil {
 		fmt.Fprintf(&t.b, "    rejected: %v\n", err)
 	}
-	t.seen = 0
 	t.flush()
 }
 
@@ -158,6 +165,12 @@ func (t *tracer) frameOut(frame []byte) {
 
 // printFrameOut is frameOut's work.
 func (t *tracer) printFrameOut(frame []byte) {
+	if t.insp != nil {
+		t.insp.frameOut(frame)
+	}
+	if t.out == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b0, b1 := frame[0], frame[1]
@@ -272,7 +285,7 @@ func printable(text []byte) bool {
 
 // note prints one line about the connection: the close handshake, say.
 func (t *tracer) note(format string, args ...any) {
-	if t == nil {
+	if t == nil || t.out == nil {
 		return
 	}
 	t.mu.Lock()
@@ -288,4 +301,12 @@ func (t *tracer) failing(e *closeError) {
 		what = "going away (RFC 6455 §7.4.1)"
 	}
 	t.note("%s: Close %d (%s) %q, then TCP close", what, e.code, e.code, e.reason)
+}
+
+// closed reports how the connection ended to the inspector (the log line
+// says it for -trace).
+func (t *tracer) closed(code closeCode, reason, by string) {
+	if t != nil && t.insp != nil {
+		t.insp.closeEvent(code, reason, by)
+	}
 }

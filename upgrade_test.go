@@ -76,7 +76,7 @@ var errNotWebSocket = errors.New("plain HTTP request")
 // does: a WebSocket request with handshake, whose refusal is answered with
 // its HTTP error, as is a malformed head; a plain request is left alone.
 func handshakeOf(br *bufio.Reader, w io.Writer, rules handshakeRules, tr *tracer) (*request, error) {
-	req, err := readRequest(br, rules.maxHeaderBytes, tr)
+	req, err := readRequest(br, rules.maxHeaderBytes)
 	if err == nil && !req.isWebSocket() {
 		return req, errNotWebSocket
 	}
