@@ -200,27 +200,10 @@ type frameEvent struct {
 // came (the length in the form the client chose), and the first payload
 // bytes, unmasked as the server read them and masked again as they came.
 func (x *inspection) frameIn(h *frameHeader, unmasked []byte) {
-	hdr := []byte{0, h.payloadLen}
-	if h.fin {
-		hdr[0] |= 0x80
-	}
-	for i, r := range []bool{h.rsv1, h.rsv2, h.rsv3} {
-		if r {
-			hdr[0] |= 0x40 >> i
-		}
-	}
-	hdr[0] |= byte(h.opcode)
-	switch h.payloadLen {
-	case 126:
-		hdr = binary.BigEndian.AppendUint16(hdr, uint16(h.length))
-	case 127:
-		hdr = binary.BigEndian.AppendUint64(hdr, h.length)
-	}
+	hdr := clientHeaderBytes(h) // trace.go
 	key := ""
 	masked := append([]byte(nil), unmasked...)
 	if h.mask {
-		hdr[1] |= 0x80
-		hdr = append(hdr, h.maskingKey[:]...)
 		key = hex.EncodeToString(h.maskingKey[:])
 		maskBytesSimple(h.maskingKey, 0, masked)
 	}

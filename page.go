@@ -57,7 +57,7 @@ func pageResponse(req *request, path string) ([]byte, error) {
 // pages, and the clocks. It returns how the response ended, for the log.
 func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, err error) {
 	nc.SetDeadline(time.Time{})
-	p := &pushConn{s: s, nc: nc, chunked: req.minor >= 1}
+	p := &pushConn{s: s, nc: nc, tr: tr, chunked: req.minor >= 1}
 	var resp []byte
 	path := requestPath(req.target)
 	switch he := plainCheck(req); {

@@ -23,7 +23,9 @@ import (
 	"time"
 )
 
-// clockText is the time as the article's toLocaleString() shows it.
+// clockText is the time, in one fixed format for every technique. It is
+// not the article's toLocaleString(), whose format depends on the
+// browser's language (zh-CN gives "2019/3/23 17:45:51").
 func clockText(t time.Time) string { return t.Format("2006-01-02 15:04:05") }
 
 // pushHeaders are common to the four clocks: no caching (each answer is
@@ -75,8 +77,9 @@ var errClientTalks = errors.New("the client sent more than its request")
 type pushConn struct {
 	s       *server
 	nc      net.Conn
-	chunked bool // the body goes in chunks (an HTTP/1.1 client)
-	ignored int  // bytes the client sent after its request, thrown away
+	tr      *tracer // -trace: what is sent after the head is traced too
+	chunked bool    // the body goes in chunks (an HTTP/1.1 client)
+	ignored int     // bytes the client sent after its request, thrown away
 }
 
 // maxIgnored is how much a push's client may send after its request (a
@@ -147,7 +150,9 @@ func (p *pushConn) clockLong(req *request) error {
 		}
 		return err
 	}
-	return p.write(fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n")))
+	resp := fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n"))
+	p.tr.pushed("article 2.2, the long poll's answer", resp)
+	return p.write(resp)
 }
 
 // iframePreamble starts the iframe's page. The padding makes browsers that
@@ -167,7 +172,7 @@ func (p *pushConn) clockIframe(req *request) error {
 	if err := p.write(p.chunk(iframePreamble)); err != nil {
 		return err
 	}
-	return p.everySecond(func(now time.Time, n int) string {
+	return p.everySecond("article 2.3, an iframe chunk", func(now time.Time, n int) string {
 		return fmt.Sprintf("<script>parent.postMessage({technique: \"iframe\", n: %d, time: %q}, \"*\")</script>\n",
 			n, clockText(now))
 	})
@@ -189,14 +194,15 @@ func (p *pushConn) clockEvents(req *request) error {
 	if err := p.write(streamHead(req, "text/event-stream; charset=utf-8")); err != nil || req.method == "HEAD" {
 		return err
 	}
-	return p.everySecond(func(now time.Time, n int) string {
+	return p.everySecond("article 2.4, an event", func(now time.Time, n int) string {
 		return fmt.Sprintf("id: %d\nevent: clock\nretry: %d\ndata: %s\n\n", first+n, eventRetry, clockText(now))
 	})
 }
 
 // everySecond writes one chunk a second, at the turn of each second, made
-// by next from the time and a count from 0, until the client leaves.
-func (p *pushConn) everySecond(next func(now time.Time, n int) string) error {
+// by next from the time and a count from 0, until the client leaves; what
+// names it for -trace.
+func (p *pushConn) everySecond(what string, next func(now time.Time, n int) string) error {
 	for n := 0; ; n++ {
 		if err := p.wait(time.Now().Truncate(time.Second).Add(time.Second)); err != nil {
 			if err == errShutdown {
@@ -206,7 +212,9 @@ func (p *pushConn) everySecond(next func(now time.Time, n int) string) error {
 			}
 			return err
 		}
-		if err := p.write(p.chunk(next(time.Now(), n))); err != nil {
+		s := next(time.Now(), n)
+		p.tr.pushed(what, []byte(s))
+		if err := p.write(p.chunk(s)); err != nil {
 			return err
 		}
 	}

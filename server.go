@@ -273,6 +273,11 @@ func (s *server) refuse(nc net.Conn, remote string, req *request, err error, tr 
 		nc.Write(resp)
 		tr.handshake(req, resp)
 		s.warn.info("refused", "remote", remote, "status", he.status, "why", he.msg)
+	} else if req != nil && len(req.head) == 0 && (err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded)) {
+		// A browser opens a connection ahead of need (a preconnect) and may close it unused.
+		const why = "a connection that sent no request and closed (a browser's preconnect, most likely)"
+		s.warn.info("unused connection", "remote", remote, "why", why)
+		tr.note("%s", why)
 	} else {
 		s.warn.info("handshake abandoned", "remote", remote, "err", err)
 	}

@@ -42,7 +42,8 @@ type tracer struct {
 	prefix string       // "[remote] " before every block
 	b      bytes.Buffer // the block being written
 
-	insp *inspection // the page's inspector for this connection; nil: none
+	insp  *inspection // the page's inspector for this connection; nil: none
+	drawn bool        // the diagram's boxes were printed for this connection
 
 	unmasked [inspectPreview]byte // the first payload bytes of the frame being read, unmasked
 	seen     int                  // how many of them were captured
@@ -73,7 +74,11 @@ func (t *tracer) handshake(req *request, response []byte) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(&t.b, "upgrade request as received (%d bytes), article 3.3.1:\n", len(req.head))
+	what, answer := "upgrade request as received (%d bytes), article 3.3.1:\n", "  response as sent, article 3.3.2:\n"
+	if !req.isWebSocket() {
+		what, answer = "HTTP request as received (%d bytes), "+plainSection(requestPath(req.target))+":\n", "  response as sent:\n"
+	}
+	fmt.Fprintf(&t.b, what, len(req.head))
 	quoteLines(&t.b, req.head)
 	if req != nil && req.keys == 1 && bytes.HasPrefix(response, []byte("HTTP/1.1 101")) {
 		sum := sha1.Sum([]byte(req.key + websocketGUID))
@@ -83,10 +88,44 @@ func (t *tracer) handshake(req *request, response []byte) {
 		fmt.Fprintf(&t.b, "    base64      = %s\n", base64.StdEncoding.EncodeToString(sum[:]))
 	}
 	if len(response) > 0 {
-		fmt.Fprintf(&t.b, "  response as sent, article 3.3.2:\n")
+		fmt.Fprint(&t.b, answer)
 		head, _, _ := bytes.Cut(response, []byte("\r\n\r\n"))
 		quoteLines(&t.b, append(head, "\r\n\r\n"...))
 	}
+	t.flush()
+}
+
+// plainSection names what a plain HTTP path is, by the article's sections.
+func plainSection(path string) string {
+	switch path {
+	case "/clock":
+		return "article 2.1, polling"
+	case "/clock/long":
+		return "article 2.2, long polling"
+	case "/clock/iframe":
+		return "article 2.3, an iframe stream"
+	case "/clock/events":
+		return "article 2.4, EventSource"
+	case "/inspect":
+		return "the page's inspector, an EventSource as in article 2.4 (inspect.go)"
+	case "/", "/index.html":
+		return "the page, article 3.2.2's client"
+	case "/push.html":
+		return "the page of the article's section 2"
+	}
+	return "plain HTTP"
+}
+
+// pushed prints what a plain response sends after its head: an event of
+// an event stream, a chunk of the iframe stream, a long poll's answer.
+func (t *tracer) pushed(what string, p []byte) {
+	if t == nil || t.out == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(&t.b, "-> %s, as sent (%d bytes):\n", what, len(p))
+	quoteLines(&t.b, p)
 	t.flush()
 }
 
@@ -136,16 +175,29 @@ func (t *tracer) printFrameIn(h *frameHeader, err error) {
 	if t.out == nil {
 		return
 	}
-	fmt.Fprintf(&t.b, "<- frame from the client:\n")
-	t.diagram(h.fin, h.rsv1, h.rsv2, h.rsv3, h.opcode, h.mask, h.payloadLen, h.length)
+	hdr := clientHeaderBytes(h)
+	fmt.Fprintf(&t.b, "<- frame from the client, %d header bytes: % x\n", len(hdr), hdr)
+	t.diagram(hdr[0], hdr[1], h.length)
+	// Where the article's app2.js finds each field: it assumes a 7-bit length,
+	// so its buffers.slice(2, 6) is the key only then.
+	ext := len(hdr) - 6
+	fmt.Fprintf(&t.b, "    in the article's code: buffers[0] = %02x (FIN, RSV, opcode), buffers[1] = %02x (MASK, Payload len)", hdr[0], hdr[1])
+	if ext > 0 {
+		fmt.Fprintf(&t.b, ", buffers.slice(2, %d) = %d-bit length", 2+ext, 8*ext)
+	}
+	fmt.Fprintf(&t.b, "\n")
 	if h.mask {
 		n := min(t.seen, int(h.length), tracePreview)
 		unmasked := t.unmasked[:n]
 		var masked [tracePreview]byte
 		copy(masked[:], unmasked)
 		maskBytesSimple(h.maskingKey, 0, masked[:n]) // masking again gives the bytes as they came
-		fmt.Fprintf(&t.b, "    Masking-key: % x\n", h.maskingKey)
-		fmt.Fprintf(&t.b, "    Payload Data, %d bytes:\n", h.length)
+		where := fmt.Sprintf("buffers.slice(%d, %d)", 2+ext, 6+ext)
+		if ext > 0 {
+			where += ", not the article's buffers.slice(2, 6), which holds the length here"
+		}
+		fmt.Fprintf(&t.b, "    Masking-key: % x = %s\n", h.maskingKey, where)
+		fmt.Fprintf(&t.b, "    Payload Data, %d bytes = buffers.slice(%d):\n", h.length, 6+ext)
 		fmt.Fprintf(&t.b, "      as received (masked): %s\n", hexPreview(masked[:n], h.length))
 		fmt.Fprintf(&t.b, "      unmasked (3.4.2):     %s\n", previewBytes(unmasked, h.length, h.opcode))
 	}
@@ -153,6 +205,29 @@ func (t *tracer) printFrameIn(h *frameHeader, err error) {
 		fmt.Fprintf(&t.b, "    rejected: %v\n", err)
 	}
 	t.flush()
+}
+
+// clientHeaderBytes lays out a client frame's header again as it came: the
+// length in the form the client chose, then the key.
+func clientHeaderBytes(h *frameHeader) []byte {
+	b0 := byte(h.opcode)
+	for i, bit := range []bool{h.fin, h.rsv1, h.rsv2, h.rsv3} {
+		if bit {
+			b0 |= 0x80 >> i
+		}
+	}
+	hdr := []byte{b0, h.payloadLen}
+	switch h.payloadLen {
+	case 126:
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(h.length))
+	case 127:
+		hdr = binary.BigEndian.AppendUint64(hdr, h.length)
+	}
+	if h.mask {
+		hdr[1] |= 0x80
+		hdr = append(hdr, h.maskingKey[:]...)
+	}
+	return hdr
 }
 
 // frameOut prints a frame the server sends, decoded from its bytes: the
@@ -182,38 +257,38 @@ func (t *tracer) printFrameOut(frame []byte) {
 		n, hl = binary.BigEndian.Uint64(frame[2:]), 10
 	}
 	if piece := uint64(len(frame) - hl); piece < n {
-		fmt.Fprintf(&t.b, "-> frame to the client, streamed (header and the first %d of %d payload bytes; the rest follows as it arrives):\n", piece, n)
+		fmt.Fprintf(&t.b, "-> frame to the client, streamed (header and the first %d of %d payload bytes; the rest follows as it arrives), header: % x\n", piece, n, frame[:hl])
 	} else {
-		fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write):\n", hl, n)
+		fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write), header: % x\n", hl, n, frame[:hl])
 	}
-	t.diagram(b0&0x80 != 0, b0&0x40 != 0, b0&0x20 != 0, b0&0x10 != 0, opcode(b0&0x0F), b1&0x80 != 0, b1&0x7F, n)
+	t.diagram(b0, b1, n)
 	fmt.Fprintf(&t.b, "    Masking-key: none (a server never masks, RFC 6455 §5.1)\n")
 	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, opcode(b0&0x0F)))
 	t.flush()
 }
 
 // diagram draws a header's first two bytes under the article's 3.4.1
-// boxes, then names each field and the extended length.
-func (t *tracer) diagram(fin, rsv1, rsv2, rsv3 bool, op opcode, mask bool, payloadLen byte, length uint64) {
-	bit := func(b bool) int {
-		if b {
-			return 1
-		}
-		return 0
+// boxes (the boxes once per connection, the bits for every frame), then
+// names each field and the extended length.
+func (t *tracer) diagram(b0, b1 byte, length uint64) {
+	if !t.drawn {
+		t.drawn = true
+		fmt.Fprintf(&t.b, "    the article's 3.4.1 diagram, first two bytes (drawn once; each frame shows its bits below it):\n")
+		fmt.Fprintf(&t.b, "     0                   1\n")
+		fmt.Fprintf(&t.b, "     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5\n")
+		fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
+		fmt.Fprintf(&t.b, "    |F|R|R|R| opcode|M| Payload len |\n")
+		fmt.Fprintf(&t.b, "    |I|S|S|S|  (4)  |A|     (7)     |\n")
+		fmt.Fprintf(&t.b, "    |N|V|V|V|       |S|             |\n")
+		fmt.Fprintf(&t.b, "    | |1|2|3|       |K|             |\n")
+		fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
 	}
-	fmt.Fprintf(&t.b, "     0                   1\n")
-	fmt.Fprintf(&t.b, "     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5\n")
-	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
-	fmt.Fprintf(&t.b, "    |F|R|R|R| opcode|M| Payload len |\n")
-	fmt.Fprintf(&t.b, "    |I|S|S|S|  (4)  |A|     (7)     |\n")
-	fmt.Fprintf(&t.b, "    |N|V|V|V|       |S|             |\n")
-	fmt.Fprintf(&t.b, "    | |1|2|3|       |K|             |\n")
-	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
-	fmt.Fprintf(&t.b, "    |%d|%d|%d|%d|%s|%d|%s|\n", bit(fin), bit(rsv1), bit(rsv2), bit(rsv3),
-		spacedBits(uint64(op), 4), bit(mask), spacedBits(uint64(payloadLen), 7))
-	fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
+	bit := func(b byte, mask byte) byte { return b & mask / mask }
+	op, payloadLen := opcode(b0&0x0F), b1&0x7F
+	fmt.Fprintf(&t.b, "    |%d|%d|%d|%d|%s|%d|%s|\n", bit(b0, 0x80), bit(b0, 0x40), bit(b0, 0x20), bit(b0, 0x10),
+		spacedBits(uint64(op), 4), bit(b1, 0x80), spacedBits(uint64(payloadLen), 7))
 	fmt.Fprintf(&t.b, "    FIN=%d RSV1=%d RSV2=%d RSV3=%d opcode=0x%X (%s) MASK=%d Payload len=%d\n",
-		bit(fin), bit(rsv1), bit(rsv2), bit(rsv3), byte(op), op, bit(mask), payloadLen)
+		bit(b0, 0x80), bit(b0, 0x40), bit(b0, 0x20), bit(b0, 0x10), byte(op), op, bit(b1, 0x80), payloadLen)
 	switch payloadLen {
 	case 126:
 		fmt.Fprintf(&t.b, "    Extended payload length (16 bits): %d\n", length)

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // traceOf runs input through a traced wsConn and returns the trace.
@@ -37,21 +39,25 @@ func wantLines(t *testing.T, trace string, lines ...string) {
 func TestTraceRFCMaskedHello(t *testing.T) {
 	trace := traceOf(t, rfcMaskedHello)
 	wantLines(t, trace,
-		"[test] <- frame from the client:",
+		"[test] <- frame from the client, 6 header bytes: 81 85 37 fa 21 3d",
 		"    |F|R|R|R| opcode|M| Payload len |",
 		"    |1|0|0|0|0 0 0 1|1|0 0 0 0 1 0 1|",
 		"    FIN=1 RSV1=0 RSV2=0 RSV3=0 opcode=0x1 (text) MASK=1 Payload len=5",
 		"    Extended payload length: none",
-		"    Masking-key: 37 fa 21 3d",
-		"    Payload Data, 5 bytes:",
+		"    in the article's code: buffers[0] = 81 (FIN, RSV, opcode), buffers[1] = 85 (MASK, Payload len)",
+		"    Masking-key: 37 fa 21 3d = buffers.slice(2, 6)",
+		"    Payload Data, 5 bytes = buffers.slice(6):",
 		"      as received (masked): 7f 9f 4d 51 58",
 		`      unmasked (3.4.2):     48 65 6c 6c 6f  "Hello"`,
-		"[test] -> frame to the client (2 header bytes + 5 payload bytes, in one write):",
+		"[test] -> frame to the client (2 header bytes + 5 payload bytes, in one write), header: 81 05",
 		"    |1|0|0|0|0 0 0 1|0|0 0 0 0 1 0 1|",
 		"    FIN=1 RSV1=0 RSV2=0 RSV3=0 opcode=0x1 (text) MASK=0 Payload len=5",
 		"    Masking-key: none",
 		`    Payload Data, 5 bytes: 48 65 6c 6c 6f  "Hello"`,
 	)
+	if n := strings.Count(trace, "|F|R|R|R| opcode|M| Payload len |"); n != 1 {
+		t.Fatalf("the diagram's boxes drawn %d times for two frames; want once a connection", n)
+	}
 }
 
 // TestTraceLengthsAndClose: the 16- and 64-bit lengths, a preview cut short,
@@ -59,9 +65,14 @@ func TestTraceRFCMaskedHello(t *testing.T) {
 func TestTraceLengthsAndClose(t *testing.T) {
 	trace := traceOf(t, frames(binaryMsg(make([]byte, 300)), text(strings.Repeat("é", 40000)), closeFrame(1000, "bye")))
 	wantLines(t, trace,
+		"<- frame from the client, 8 header bytes: 82 fe 01 2c 37 fa 21 3d",
 		"|1|0|0|0|0 0 1 0|1|1 1 1 1 1 1 0|", "Extended payload length (16 bits): 300",
+		"buffers.slice(2, 4) = 16-bit length",
+		"Masking-key: 37 fa 21 3d = buffers.slice(4, 8), not the article's buffers.slice(2, 6), which holds the length here",
+		"Payload Data, 300 bytes = buffers.slice(8):",
 		"unmasked (3.4.2):     00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 ...",
 		"|1|0|0|0|0 0 0 1|1|1 1 1 1 1 1 1|", "Extended payload length (64 bits): 80000",
+		"buffers.slice(2, 10) = 64-bit length", "= buffers.slice(10, 14)", "Payload Data, 80000 bytes = buffers.slice(14):",
 		`"éééééééé" ...`,
 		`<- Close from the client: 1000 (Normal Closure), reason "bye"`,
 		"opcode=0x8 (close) MASK=0 Payload len=2", "03 e8  code 1000 (Normal Closure)",
@@ -113,9 +124,43 @@ func TestTraceOffWritesNothing(t *testing.T) {
 func TestTraceStreamed(t *testing.T) {
 	trace := traceOf(t, frames(binaryMsg(bytes.Repeat([]byte{7}, 600000)))) // more than one streamPiece
 	wantLines(t, trace,
-		"<- frame from the client:", "Extended payload length (64 bits): 600000",
+		"<- frame from the client, 14 header bytes:", "Extended payload length (64 bits): 600000",
 		"unmasked (3.4.2):     07 07 07",
 		"-> frame to the client, streamed (header and the first ", " of 600000 payload bytes",
 		"Payload Data, 600000 bytes: 07 07 07",
 	)
+}
+
+// TestTracePlainHTTP: plain HTTP is traced as plain HTTP, named by the
+// article's section 2 number, with what the streams send as they send it;
+// a connection that never sends a request is explained in one line.
+func TestTracePlainHTTP(t *testing.T) {
+	var logs, trace syncBuffer
+	addr, _ := startServerTrace(t, func(c *config) { c.trace = true; c.handshakeTimeout = time.Second }, &logs, &trace)
+	resp := get(t, addr, "/clock")
+	resp.Body.Close()
+	r := bufio.NewReader(get(t, addr, "/clock/events").Body)
+	readEvent(t, r)
+	waitFor(t, "the event is traced", func() bool { return strings.Contains(trace.String(), "-> article 2.4, an event, as sent") })
+	wantLines(t, trace.String(),
+		"HTTP request as received (", "), article 2.1, polling:", `    | GET /clock HTTP/1.1\r\n`,
+		"  response as sent:", `    | HTTP/1.1 200 OK\r\n`,
+		"), article 2.4, EventSource:", `    | GET /clock/events HTTP/1.1\r\n`,
+		"-> article 2.4, an event, as sent (", `    | id: 0\n`, `    | event: clock\n`,
+	)
+	if strings.Contains(trace.String(), "upgrade request") || strings.Contains(trace.String(), "3.3.1") {
+		t.Fatal("plain HTTP traced as an upgrade request")
+	}
+
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close() // a preconnect that was never used
+	waitFor(t, "the unused connection is explained", func() bool {
+		return strings.Contains(logs.String(), "a browser's preconnect, most likely")
+	})
+	if strings.Contains(logs.String(), "handshake abandoned") {
+		t.Fatalf("an unused connection logged as a failed handshake:\n%s", logs.String())
+	}
 }
