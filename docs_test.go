@@ -44,23 +44,29 @@ func topLevelNames(t *testing.T, file string) (map[string]bool, *ast.File, *toke
 	return names, f, fset
 }
 
-// TestREADMEReferencesExist: every `file.go:name` in the README names a
-// declaration in that file, and every code quote in the last column of the
+// TestREADMEReferencesExist: every `file.go:name` in the README and in
+// README.zh-CN.md names a declaration in that file, and every code quote in the last column of the
 // "gets wrong" table is found, as written, in a file its cell names.
 func TestREADMEReferencesExist(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ref := regexp.MustCompile("`([a-z0-9_]+\\.go):([A-Za-z_][A-Za-z0-9_]*)`")
-	refs := ref.FindAllStringSubmatch(string(readme), -1)
-	if len(refs) < 20 {
-		t.Fatalf("only %d code references in the README", len(refs))
-	}
-	for _, m := range refs {
-		names, _, _ := topLevelNames(t, m[1])
-		if !names[m[2]] {
-			t.Errorf("README refers to %s:%s, which %s does not declare", m[1], m[2], m[1])
+	var readme []byte
+	for _, file := range []string{"README.md", "README.zh-CN.md"} {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file == "README.md" {
+			readme = text
+		}
+		refs := ref.FindAllStringSubmatch(string(text), -1)
+		if len(refs) < 20 {
+			t.Fatalf("only %d code references in %s", len(refs), file)
+		}
+		for _, m := range refs {
+			names, _, _ := topLevelNames(t, m[1])
+			if !names[m[2]] {
+				t.Errorf("%s refers to %s:%s, which %s does not declare", file, m[1], m[2], m[1])
+			}
 		}
 	}
 
