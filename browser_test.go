@@ -38,13 +38,14 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// startChromium runs a headless Chromium with its DevTools on a free port
-// and returns the DevTools address (host:port).
-func startChromium(t *testing.T) string {
+// startChromium runs a headless Chromium with its DevTools on a free port,
+// with extra flags, and returns the DevTools address (host:port).
+func startChromium(t *testing.T, extra ...string) string {
 	bin := findChromium(t)
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "--window-size=1100,1000", "about:blank")
+		"--user-data-dir=" + t.TempDir(), "--remote-debugging-port=0", "--window-size=1100,1000"}, extra...)
+	cmd := exec.Command(bin, append(args, "about:blank")...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helper processes go with it
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -453,6 +454,59 @@ func TestPageWithoutInspector(t *testing.T) {
 		return {source: $("frame-source").textContent, log: $("log").textContent};`, &got)
 	if !strings.HasPrefix(got.Source, "Illustrative") || !strings.Contains(got.Log, "no inspector") {
 		t.Fatalf("frame source %q; log %q: want the illustration, said so", got.Source, got.Log)
+	}
+}
+
+// TestPagesInChinese: with the browser's language set to Chinese, both
+// pages read in Chinese, log lines and close-code names included, and the
+// switch turns them to English.
+func TestPagesInChinese(t *testing.T) {
+	devtools := startChromium(t, "--lang=zh-CN", "--accept-lang=zh-CN")
+	addr, _ := startServer(t, nil)
+	page := openPage(t, devtools)
+	page.call("Page.navigate", map[string]any{"url": "http://" + addr + "/"})
+	var zh struct{ Lang, Title, Button, State, Log, Close, Frame, After string }
+	page.eval(`
+		await until("the page to load", () => document.readyState === "complete" && $("connect"));
+		const r = {lang: document.documentElement.lang, title: document.querySelector("h1").textContent, button: $("lang").textContent};
+		$("connect").click();
+		await until("open", () => $("state").dataset.state === "open");
+		r.state = $("state").textContent;
+		$("text").value = "你好";
+		$("send-text").click();
+		await until("the echo", () => entries("recv").length === 1 && $("frame-check").dataset.ok);
+		r.frame = $("frame-source").textContent + " " + $("frame-check").textContent;
+		$("disconnect").click();
+		await until("the close", () => entries("close").length === 1);
+		r.log = $("log").textContent;
+		r.close = entries("close")[0].textContent;
+		return r;`, &zh)
+	t.Logf("screenshot: %s", page.screenshot(os.TempDir(), "wsecho-zh.png"))
+	page.eval(`$("lang").click(); return document.querySelector("h1").textContent + " / " + $("connect").textContent;`, &zh.After)
+	if zh.Lang != "zh-CN" || zh.Title != "WebSocket 回声" || zh.Button != "English" || zh.State != "已连接" {
+		t.Fatalf("index.html in Chinese: %+v", zh)
+	}
+	if !strings.Contains(zh.Log, "正在连接") || !strings.Contains(zh.Log, "收到") || !strings.Contains(zh.Close, "正常关闭") ||
+		!strings.Contains(zh.Frame, "服务器收到的样子") || !strings.Contains(zh.Frame, "✓ 在本页用掩码键") {
+		t.Fatalf("log, close and frame in Chinese: %+v", zh)
+	}
+	if zh.After != "WebSocket echo / Connect" {
+		t.Fatalf("after the switch: %q; want English", zh.After)
+	}
+
+	page.call("Page.navigate", map[string]any{"url": "http://" + addr + "/push.html"})
+	var push struct{ Title, Poll, Cost string }
+	page.eval(`
+		await until("the page to load", () => document.readyState === "complete" && $("start"));
+		return {title: document.querySelector("h1").textContent, poll: $("poll").querySelector("h2").textContent,
+			cost: $("poll").querySelector(".cost").textContent};`, &push)
+	if !strings.HasPrefix(push.Title, "服务器推送") || push.Poll != "2.1 轮询" || !strings.Contains(push.Cost, "每分钟") {
+		t.Fatalf("push.html in Chinese: %+v", push)
+	}
+	page.mu.Lock()
+	defer page.mu.Unlock()
+	if len(page.errors) > 0 {
+		t.Fatalf("console errors:\n%s", strings.Join(page.errors, "\n"))
 	}
 }
 
