@@ -563,17 +563,37 @@ func TestPushPageInChromium(t *testing.T) {
 				Updates  map[string]int
 				Requests map[string]int
 				Open     map[string]int
+				Up, Down map[string]float64
+				TCP      map[string]int
 				LastID   string
+				Resumed  int
+				WsClose  string
 			}
 			page.eval(fmt.Sprintf(`
 				$("server").value = %q;
 				$("start").click();
 				const ids = ["poll", "long", "iframe", "events", "ws"];
 				const n = (id) => Number($(id).dataset.updates);
-				await until("every clock to tick", () => n("poll") >= 3 && n("iframe") >= 3 && n("events") >= 3 && n("ws") >= 3 && n("long") >= 1);
+				await until("every clock to tick", () => n("poll") >= 3 && n("keep") >= 3 && n("iframe") >= 3 && n("events") >= 3 && n("ws") >= 3 && n("long") >= 1);
+				await until("every panel's bytes per update", () => ids.concat(["keep"]).every((id) => $(id).dataset.up && $(id).dataset.down));
 				const num = (id, cls) => Number($(id).querySelector("." + cls).textContent);
-				const out = {updates: {}, requests: {}, open: {}, lastID: $("events").querySelector(".lastid").textContent};
-				for (const id of ids) { out.updates[id] = n(id); out.requests[id] = num(id, "requests"); out.open[id] = num(id, "open"); }
+				const out = {updates: {}, requests: {}, open: {}, up: {}, down: {}, lastID: $("events").querySelector(".lastid").textContent};
+				for (const id of ids.concat(["keep"])) {
+					out.updates[id] = n(id); out.requests[id] = num(id, "requests"); out.open[id] = num(id, "open");
+					out.up[id] = Number($(id).dataset.up); out.down[id] = Number($(id).dataset.down);
+				}
+				out.tcp = {poll: Number($("poll").dataset.tcp), keep: Number($("keep").dataset.tcp)};
+				// Drop the EventSource from the server's side: the browser reconnects with Last-Event-ID,
+				// and the count goes on where it was.
+				const before = Number($("events").querySelector(".lastid").textContent);
+				$("events").querySelector("button.drop").click();
+				await until("the EventSource's reconnect", () => num("events", "reconnects") >= 1);
+				await until("an event after it", () => Number($("events").querySelector(".lastid").textContent) > before + 1);
+				out.resumed = Number($("events").querySelector(".lastid").textContent) - before;
+				// Drop the WebSocket: it closes with 1001, and the page connects again.
+				$("ws").querySelector("button.drop").click();
+				await until("the WebSocket's close and reconnect", () => num("ws", "reconnects") >= 1 && $("ws").dataset.lastClose);
+				out.wsClose = $("ws").dataset.lastClose;
 				return out;`, "http://"+addr), &r)
 			t.Logf("updates %v, requests %v, open %v, last event id %s", r.Updates, r.Requests, r.Open, r.LastID)
 			if r.Requests["poll"] < 3 || r.Requests["iframe"] != 1 || r.Requests["events"] != 1 || r.Requests["ws"] != 1 {
@@ -581,6 +601,18 @@ func TestPushPageInChromium(t *testing.T) {
 			}
 			if r.Open["iframe"] != 1 || r.Open["events"] != 1 || r.Open["ws"] != 1 || r.LastID == "" {
 				t.Fatalf("open %v, last id %q", r.Open, r.LastID)
+			}
+			t.Logf("bytes per update, page to server %v, server to page %v", r.Up, r.Down)
+			// What the article is about, in figures: a poll costs its request and response heads every
+			// time, a pushed WebSocket update a frame of a few bytes.
+			if !(r.Down["ws"] > 0 && r.Down["ws"] < 40 && r.Up["poll"] > 100 && r.Down["poll"] > 100 && r.Down["events"] < r.Down["poll"]) {
+				t.Fatalf("bytes per update: up %v, down %v", r.Up, r.Down)
+			}
+			if r.TCP["poll"] < 3 || r.TCP["keep"] != 1 {
+				t.Fatalf("TCP connections: %v; want one a poll without keep-alive, one in all with it", r.TCP)
+			}
+			if r.Resumed < 2 || r.Resumed > 10 || r.WsClose != "1001" {
+				t.Fatalf("after the drops: the event count moved on by %d (want it resumed, not restarted), WebSocket closed with %q", r.Resumed, r.WsClose)
 			}
 			t.Logf("screenshot: %s", page.screenshot(shots, "push-"+tc.name+".png"))
 			page.eval(`$("stop").click();`, nil)

@@ -34,6 +34,9 @@ type wsConn struct {
 	bytes    int64 // payload bytes echoed
 
 	trace *tracer // -trace (trace.go); nil when off, and its hooks then do nothing
+
+	clock   bool         // /clock/ws: the server pushes the time and echoes nothing (clockws.go)
+	counter *techCounter // push.html's byte counts for this connection (pushstats.go); nil: none
 }
 
 // msgHeadroom is room kept in front of a message's payload for the echo's
@@ -117,6 +120,9 @@ func (c *wsConn) dataFrame() error {
 	} else {
 		if c.msgOp != 0 {
 			return errMessageOpen
+		}
+		if c.clock {
+			return errClockOnly // clockws.go
 		}
 		if err := c.startMessage(h.opcode); err != nil {
 			return err

@@ -34,6 +34,7 @@ func (k *connReader) readReady() error {
 		return err
 	}
 	w.pend = (*slab)[:w.n]
+	k.counter.received(w.n)
 	k.arrived(time.Now())
 	return nil
 }

@@ -33,6 +33,8 @@ type connReader struct {
 	msgArmed    bool          // the next bytes to arrive start a message's clock
 
 	wait readiness // the wait between messages that holds no buffer (idle.go)
+
+	counter *techCounter // push.html's byte counts (pushstats.go); nil: none
 }
 
 // pingFrame is the server's keepalive ping: FIN, opcode 9, no payload.
@@ -103,6 +105,7 @@ func (k *connReader) Read(p []byte) (int, error) {
 		n, err := k.nc.Read(p)
 		now := time.Now()
 		if n > 0 {
+			k.counter.received(n)
 			k.arrived(now)
 			return n, err
 		}

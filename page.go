@@ -57,12 +57,17 @@ func pageResponse(req *request, path string) ([]byte, error) {
 // pages, and the clocks. It returns how the response ended, for the log.
 func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, err error) {
 	nc.SetDeadline(time.Time{})
-	p := &pushConn{s: s, nc: nc, tr: tr, chunked: req.minor >= 1}
+	p := &pushConn{s: s, nc: nc, tr: tr, chunked: req.minor >= 1, counter: s.pushStats.counter(req)}
+	p.counter.request(len(req.head)) // pushstats.go: push.html counts what each clock costs
+	p.counter.hold(nc, p.drop)
+	defer p.counter.release(nc)
 	var resp []byte
 	path := requestPath(req.target)
 	switch he := plainCheck(req); {
 	case he != nil:
 		err = he
+	case path == "/clock/stats" || path == "/clock/drop":
+		resp, err = s.serveStats(req, path)
 	case path == "/inspect" && s.cfg.inspect: // inspect.go
 		x, he := s.openInspect(req)
 		if he != nil {
@@ -73,6 +78,7 @@ func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, 
 		return 200, s.serveInspect(p, req, x)
 	case path == "/clock":
 		resp = clockPoll(req)
+		p.counter.updated()
 	case path == "/clock/long":
 		tr.handshake(req, nil)
 		err := p.clockLong(req)

@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +69,9 @@ var errClientGone = errors.New("the client left")
 // errShutdown ends a push because the server is shutting down.
 var errShutdown = errors.New("the server is shutting down")
 
+// errDropped ends a push that push.html's drop button ended (pushstats.go).
+var errDropped = errors.New("dropped from push.html")
+
 // errClientTalks ends a push whose client sends more than its request:
 // nothing it sends is read, so a client that writes on is closed, rather
 // than costing the server a read for every few bytes.
@@ -77,9 +81,11 @@ var errClientTalks = errors.New("the client sent more than its request")
 type pushConn struct {
 	s       *server
 	nc      net.Conn
-	tr      *tracer // -trace: what is sent after the head is traced too
-	chunked bool    // the body goes in chunks (an HTTP/1.1 client)
-	ignored int     // bytes the client sent after its request, thrown away
+	tr      *tracer      // -trace: what is sent after the head is traced too
+	chunked bool         // the body goes in chunks (an HTTP/1.1 client)
+	counter *techCounter // push.html's counts for this technique and page (pushstats.go); nil: none
+	dropped atomic.Bool  // push.html's drop button ends this response now (drop)
+	ignored int          // bytes the client sent after its request, thrown away
 }
 
 // maxIgnored is how much a push's client may send after its request (a
@@ -91,7 +97,8 @@ func (p *pushConn) write(b []byte) error {
 	if t := p.s.cfg.writeTimeout; t > 0 {
 		p.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	_, err := p.nc.Write(b)
+	n, err := p.nc.Write(b)
+	p.counter.sent(n)
 	return err
 }
 
@@ -103,8 +110,8 @@ func (p *pushConn) write(b []byte) error {
 func (p *pushConn) wait(until time.Time) error {
 	var b [512]byte
 	for {
-		if p.s.isClosing() {
-			return errShutdown
+		if err := p.ending(); err != nil {
+			return err
 		}
 		p.nc.SetReadDeadline(until)
 		n, err := p.nc.Read(b[:])
@@ -113,8 +120,8 @@ func (p *pushConn) wait(until time.Time) error {
 		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if p.s.isClosing() {
-				return errShutdown
+			if err := p.ending(); err != nil {
+				return err
 			}
 			if !time.Now().Before(until) {
 				return nil
@@ -125,11 +132,47 @@ func (p *pushConn) wait(until time.Time) error {
 	}
 }
 
-// clockPoll is article 2.1, polling: the browser asks every second, and
-// every answer is a whole response on a new connection.
-func clockPoll(req *request) []byte {
-	return fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n"))
+// ending says why a push must end now: the server shuts down, or the page
+// dropped it; nil if neither.
+func (p *pushConn) ending() error {
+	switch {
+	case p.s.isClosing():
+		return errShutdown
+	case p.dropped.Load():
+		return errDropped
+	}
+	return nil
 }
+
+// drop ends the push from the server's side, as the shutdown does: a held
+// long poll is answered 204, a stream's body ends; the wait wakes at once.
+func (p *pushConn) drop() {
+	p.dropped.Store(true)
+	p.nc.SetReadDeadline(time.Now())
+}
+
+// clockPoll is article 2.1, polling: the browser asks every second, and
+// every answer is a whole response, on a new connection each time since
+// this server answers Connection: close, or on the same one for a page
+// that asks for keep-alive (keepsAlive), to show what that saves.
+func clockPoll(req *request) []byte {
+	headers := pushHeaders
+	if req.keepsAlive() {
+		headers = strings.Replace(headers, "Connection: close", "Connection: keep-alive", 1)
+	}
+	return fixedResponse(req, "text/plain; charset=utf-8", headers, []byte(clockText(time.Now())+"\n"))
+}
+
+// keepsAlive says whether a poll is answered on a connection kept open
+// for the next one: push.html asks with ?keepalive=1, over HTTP/1.1,
+// without Connection: close. Every other request closes its connection.
+func (req *request) keepsAlive() bool {
+	return requestPath(req.target) == "/clock" && queryParam(req.target, "keepalive") == "1" &&
+		req.minor >= 1 && !hasToken(req.connection, "close")
+}
+
+// keepAliveIdle is how long a kept-alive connection waits for its next poll.
+const keepAliveIdle = 5 * time.Second
 
 // nextFive is the first second after now that is a multiple of 5.
 func nextFive(now time.Time) time.Time {
@@ -145,13 +188,17 @@ func nextFive(now time.Time) time.Time {
 // 5), then answered; the browser asks again at once.
 func (p *pushConn) clockLong(req *request) error {
 	if err := p.wait(nextFive(time.Now())); err != nil {
-		if err == errShutdown { // an answer all the same: the browser will ask again, elsewhere or later
+		switch err {
+		case errShutdown: // an answer all the same: the browser will ask again, elsewhere or later
 			p.write(errorResponse(&httpError{status: 503, msg: "the server is shutting down", header: "Retry-After: " + retryAfter}))
+		case errDropped: // no news, no error: the page asks again
+			p.write([]byte("HTTP/1.1 204 No Content\r\n" + pushHeaders + "\r\n"))
 		}
 		return err
 	}
 	resp := fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n"))
 	p.tr.pushed("article 2.2, the long poll's answer", resp)
+	p.counter.updated()
 	return p.write(resp)
 }
 
@@ -205,7 +252,7 @@ func (p *pushConn) clockEvents(req *request) error {
 func (p *pushConn) everySecond(what string, next func(now time.Time, n int) string) error {
 	for n := 0; ; n++ {
 		if err := p.wait(time.Now().Truncate(time.Second).Add(time.Second)); err != nil {
-			if err == errShutdown {
+			if err == errShutdown || err == errDropped {
 				if p.chunked {
 					p.write(lastChunk) // end the body properly: the browser sees a finished response
 				}
@@ -217,5 +264,6 @@ func (p *pushConn) everySecond(what string, next func(now time.Time, n int) stri
 		if err := p.write(p.chunk(s)); err != nil {
 			return err
 		}
+		p.counter.updated()
 	}
 }

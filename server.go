@@ -32,6 +32,7 @@ type server struct {
 
 	budget    *budget   // -max-buffered: the bytes messages being received may hold (budget.go)
 	inspector inspector // the page's view of its own connection's bytes (inspect.go)
+	pushStats pushStats // push.html's counts of what each technique costs (pushstats.go)
 	warn      *logLimit // repeated warnings, a few a second (logs.go)
 
 	mu      sync.Mutex
@@ -220,12 +221,22 @@ func (s *server) serveConn(nc net.Conn) {
 		s.refuse(nc, remote, req, err, tr)
 		return
 	case !req.isWebSocket():
-		putReader(br)
 		s.track(nc, tracked{plain: true})
-		start := time.Now()
-		status, err := s.servePlain(nc, req, tr)
-		s.log.Info("http", "remote", remote, "method", preview(req.method), "path", preview(req.target), "status", status,
-			"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
+		s.pushStats.counter(req).connected() // push.html counts connections per technique
+		for {                                // one request, or polls on a kept-alive connection (push.go:keepsAlive)
+			start := time.Now()
+			status, err := s.servePlain(nc, req, tr)
+			s.log.Info("http", "remote", remote, "method", preview(req.method), "path", preview(req.target), "status", status,
+				"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
+			if status != 200 || err != nil || !req.keepsAlive() || s.isClosing() {
+				break
+			}
+			nc.SetReadDeadline(time.Now().Add(keepAliveIdle))
+			if req, err = readRequest(br, int(s.cfg.maxHeaderBytes)); err != nil || req.isWebSocket() {
+				break
+			}
+		}
+		putReader(br)
 		closeTCP(nc)
 		return
 	}
@@ -249,6 +260,16 @@ func (s *server) serveConn(nc net.Conn) {
 	ws.kr = kr
 	ws.out.nc, ws.out.timeout = nc, s.cfg.writeTimeout
 	ws.budget = s.budget
+	if requestPath(req.target) == clockWSPath { // the server-pushed clock (clockws.go)
+		ws.clock = true
+		if tc := s.pushStats.counter(req); tc != nil {
+			ws.counter, kr.counter = tc, tc
+			tc.connected()
+			tc.request(len(req.head))
+			tc.sent(len(switchingProtocols(req.key)))
+			ws.out.w = countedWriter{nc, tc}
+		}
+	}
 	kr.activate(ws, s.cfg.pingInterval, s.cfg.idleTimeout, s.cfg.messageTimeout)
 	s.track(nc, tracked{ws: ws})
 	s.log.Info("open", "remote", remote, "path", preview(req.target), "origin", preview(req.origin))
@@ -293,6 +314,10 @@ func (s *server) runWS(nc net.Conn, ws *wsConn, remote string) {
 	defer s.endWS(nc, ws, remote, time.Now())
 	if s.isClosing() { // the shutdown began during our handshake: it may have missed us
 		ws.goAway(time.Now().Add(s.cfg.shutdownTimeout))
+	}
+	if ws.clock {
+		ws.err = ws.serveClock(nc) // clockws.go
+		return
 	}
 	ws.err = ws.serve() // conn.go
 }

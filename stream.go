@@ -27,7 +27,7 @@ const streamThreshold = 64 << 10
 // streamBinary.
 func (c *wsConn) streams() bool {
 	h := &c.hdr
-	return h.opcode == opBinary && h.fin && c.msgOp == 0 &&
+	return h.opcode == opBinary && h.fin && c.msgOp == 0 && !c.clock &&
 		h.length > streamThreshold && h.length <= uint64(c.maxMessage)
 }
 
