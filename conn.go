@@ -139,8 +139,8 @@ func (c *wsConn) startMessage(op opcode) error {
 	c.messageBegins()
 	c.msgOp = op
 	c.checked = 0
-	if c.msg == nil && !c.takeMsgBuf(msgClasses[0]) {
-		return errBudget // pool.go, budget.go
+	if !c.readyMsgBuf() { // pool.go
+		return errBudget
 	}
 	c.msg = c.msg[:msgHeadroom]
 	return nil

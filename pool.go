@@ -88,6 +88,23 @@ func (c *wsConn) takeMsgBuf(n int) bool {
 	return true
 }
 
+// readyMsgBuf gives the message that starts with the current frame a
+// buffer: the smallest pooled one, or, for a final frame that fits the
+// largest pooled buffer, one that holds it whole, so that it is read in
+// without growing (growing copies what arrived into each larger class).
+// It reports false if the memory budget cannot pay for it.
+func (c *wsConn) readyMsgBuf() bool {
+	need := msgClasses[0]
+	if c.hdr.fin && c.hdr.length <= uint64(msgClasses[len(msgClasses)-1]-msgHeadroom) {
+		need = max(need, msgHeadroom+int(c.hdr.length))
+	}
+	if cap(c.msg) >= need {
+		return true
+	}
+	c.msg = c.msg[:0] // nothing of the last message is kept
+	return c.takeMsgBuf(need)
+}
+
 // releaseMsgBuf gives the message buffer back to its pool (or to the
 // garbage collector, if it came from none), and its bytes to the budget.
 func (c *wsConn) releaseMsgBuf() {
