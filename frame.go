@@ -171,6 +171,18 @@ func serverHeaderLen(n int) int {
 	return 10
 }
 
+// serverFrameLen reads back the header of a server frame (one that
+// putServerHeader wrote): its payload length and its header's length.
+func serverFrameLen(frame []byte) (n uint64, headerLen int) {
+	switch n = uint64(frame[1] & 0x7F); n {
+	case 126:
+		return uint64(binary.BigEndian.Uint16(frame[2:])), 4
+	case 127:
+		return binary.BigEndian.Uint64(frame[2:]), 10
+	}
+	return n, 2
+}
+
 // putServerHeader writes the header of an unfragmented, unmasked server frame
 // (FIN=1, RSV=0, MASK=0, RFC 6455 §5.1) for op and an n-byte payload at the
 // start of dst, which must have serverHeaderLen(n) bytes, and returns that

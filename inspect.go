@@ -17,7 +17,6 @@ package main
 
 import (
 	"crypto/sha1"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
@@ -217,13 +216,7 @@ func (x *inspection) frameIn(h *frameHeader, unmasked []byte) {
 // a streamed echo's header and first piece). A server frame is unmasked.
 func (x *inspection) frameOut(frame []byte) {
 	b0, b1 := frame[0], frame[1]
-	n, hl := uint64(b1&0x7F), 2
-	switch n {
-	case 126:
-		n, hl = uint64(binary.BigEndian.Uint16(frame[2:])), 4
-	case 127:
-		n, hl = binary.BigEndian.Uint64(frame[2:]), 10
-	}
+	n, hl := serverFrameLen(frame)
 	p := frame[hl:min(len(frame), hl+inspectPreview)]
 	x.send("frame", frameEvent{Dir: "out", Header: hex.EncodeToString(frame[:hl]), Fin: b0&0x80 != 0,
 		Rsv1: b0&0x40 != 0, Rsv2: b0&0x20 != 0, Rsv3: b0&0x10 != 0, Opcode: int(b0 & 0x0F), Mask: b1&0x80 != 0,

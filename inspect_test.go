@@ -22,14 +22,8 @@ type inspectEvent struct {
 // as they come, on a channel closed when the stream ends.
 func openInspectStream(t *testing.T, addr, token string) (*http.Response, chan inspectEvent) {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	io.WriteString(nc, "GET /inspect?token="+token+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	_, br := rawConn(t, addr, "GET /inspect?token="+token+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

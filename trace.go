@@ -249,13 +249,7 @@ func (t *tracer) printFrameOut(frame []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b0, b1 := frame[0], frame[1]
-	n, hl := uint64(b1&0x7F), 2
-	switch n {
-	case 126:
-		n, hl = uint64(binary.BigEndian.Uint16(frame[2:])), 4
-	case 127:
-		n, hl = binary.BigEndian.Uint64(frame[2:]), 10
-	}
+	n, hl := serverFrameLen(frame)
 	if piece := uint64(len(frame) - hl); piece < n {
 		fmt.Fprintf(&t.b, "-> frame to the client, streamed (header and the first %d of %d payload bytes; the rest follows as it arrives), header: % x\n", piece, n, frame[:hl])
 	} else {
