@@ -246,7 +246,7 @@ func (s *server) serveConn(nc net.Conn) {
 		}
 		tr.insp = x
 	}
-	rules := handshakeRules{maxHeaderBytes: int(s.cfg.maxHeaderBytes), origins: s.origins}
+	rules := handshakeRules{origins: s.origins}
 	if err := handshake(nc, req, rules, tr); err != nil {
 		putReader(br)
 		s.refuse(nc, remote, req, err, tr)

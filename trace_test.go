@@ -91,7 +91,7 @@ func TestTraceLengthsAndClose(t *testing.T) {
 func TestTraceHandshake(t *testing.T) {
 	var trace bytes.Buffer
 	tr := newTracer(&trace, "test")
-	if _, err := handshakeOf(bufio.NewReader(strings.NewReader(articleRequest)), io.Discard, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, tr); err != nil {
+	if _, err := handshakeOf(bufio.NewReader(strings.NewReader(articleRequest)), io.Discard, defaultMaxHeaderBytes, tr); err != nil {
 		t.Fatal(err)
 	}
 	wantLines(t, trace.String(),

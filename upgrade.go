@@ -83,8 +83,7 @@ func (req *request) checkUpgrade() *httpError {
 // handshakeRules are the server's own conditions on a handshake, on top of
 // RFC 6455's: they come from the flags.
 type handshakeRules struct {
-	maxHeaderBytes int      // -max-header-bytes: a larger request head gets 431
-	origins        []string // -origin: the Origin values allowed; empty allows any
+	origins []string // -origin: the Origin values allowed; empty allows any
 }
 
 // allow refuses a valid handshake that the server's rules do not allow:

@@ -46,7 +46,7 @@ func TestArticleHandshake(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			br := bufio.NewReaderSize(r, readBufferSize)
 			var out bytes.Buffer
-			req, err := handshakeOf(br, &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
+			req, err := handshakeOf(br, &out, defaultMaxHeaderBytes, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,13 +75,13 @@ var errNotWebSocket = errors.New("plain HTTP request")
 // handshakeOf reads a request head from br and answers it as serveConn
 // does: a WebSocket request with handshake, whose refusal is answered with
 // its HTTP error, as is a malformed head; a plain request is left alone.
-func handshakeOf(br *bufio.Reader, w io.Writer, rules handshakeRules, tr *tracer) (*request, error) {
-	req, err := readRequest(br, rules.maxHeaderBytes)
+func handshakeOf(br *bufio.Reader, w io.Writer, maxHeaderBytes int, tr *tracer) (*request, error) {
+	req, err := readRequest(br, maxHeaderBytes)
 	if err == nil && !req.isWebSocket() {
 		return req, errNotWebSocket
 	}
 	if err == nil {
-		err = handshake(w, req, rules, tr)
+		err = handshake(w, req, handshakeRules{}, tr)
 	}
 	if he, ok := errors.AsType[*httpError](err); ok {
 		w.Write(errorResponse(he))
@@ -201,7 +201,7 @@ func TestHandshakeStatuses(t *testing.T) {
 	for _, tt := range handshakeCases {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := handshakeOf(bufio.NewReader(strings.NewReader(tt.req)), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
+			_, err := handshakeOf(bufio.NewReader(strings.NewReader(tt.req)), &out, defaultMaxHeaderBytes, nil)
 			if he, ok := errors.AsType[*httpError](err); ok != (tt.status != 101) || ok && he.status != tt.status {
 				t.Fatalf("handshake error %v, want status %d", err, tt.status)
 			}
@@ -220,7 +220,7 @@ func TestHandshakeStatuses(t *testing.T) {
 func TestTruncatedRequest(t *testing.T) {
 	for _, cut := range []int{0, 10, len(articleRequest) - 2} {
 		var out bytes.Buffer
-		_, err := handshakeOf(bufio.NewReader(strings.NewReader(articleRequest[:cut])), &out, handshakeRules{maxHeaderBytes: defaultMaxHeaderBytes}, nil)
+		_, err := handshakeOf(bufio.NewReader(strings.NewReader(articleRequest[:cut])), &out, defaultMaxHeaderBytes, nil)
 		if err == nil || out.Len() != 0 {
 			t.Fatalf("cut at %d: err %v, wrote %q", cut, err, out.String())
 		}
@@ -263,7 +263,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte("\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
-		req, err := handshakeOf(bufio.NewReader(bytes.NewReader(in)), &out, handshakeRules{maxHeaderBytes: 1024}, nil)
+		req, err := handshakeOf(bufio.NewReader(bytes.NewReader(in)), &out, 1024, nil)
 		if err == nil {
 			k, derr := base64.StdEncoding.DecodeString(req.key)
 			if derr != nil || len(k) != 16 || req.method != "GET" || req.version != "13" {
