@@ -114,7 +114,7 @@ func BenchmarkReadFrameHeader(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		r.Reset(frame)
-		if err := readFrameHeader(r, scratch[:], &h); err != nil {
+		if err := readFrameHeader(r, scratch[:], &h, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -125,7 +125,11 @@ func frames(fs ...testFrame) []byte {
 // readServerFrame reads one frame the server sent and checks what RFC 6455
 // asks of every server frame: unmasked, RSV 0, unfragmented (we never
 // fragment), shortest length encoding, control payload at most 125 bytes.
-func readServerFrame(r io.Reader) (testFrame, error) {
+func readServerFrame(r io.Reader) (testFrame, error) { return readServerFrameExt(r, false) }
+
+// readServerFrameExt is readServerFrame for a connection where an extension
+// (permessage-deflate) may set RSV1, on a data frame only (RFC 7692 §6).
+func readServerFrameExt(r io.Reader, rsv1 bool) (testFrame, error) {
 	var h [2]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return testFrame{}, err
@@ -134,7 +138,7 @@ func readServerFrame(r io.Reader) (testFrame, error) {
 	if h[1]&0x80 != 0 {
 		return f, fmt.Errorf("server frame is masked")
 	}
-	if f.rsv != 0 || !f.fin {
+	if f.rsv != 0 && !(rsv1 && f.rsv == 0x40 && f.opcode < 0x8) || !f.fin {
 		return f, fmt.Errorf("server frame has RSV %#x, FIN %v", f.rsv, f.fin)
 	}
 	n := uint64(h[1] & 0x7F)
@@ -251,9 +255,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // testClient is one client connection after a successful handshake.
 type testClient struct {
-	t  testing.TB
-	nc net.Conn
-	br *bufio.Reader
+	t      testing.TB
+	nc     net.Conn
+	br     *bufio.Reader
+	header http.Header // the 101's header fields
 }
 
 // upgradeRequestText is a handshake request as a browser sends it, for "/".
@@ -314,7 +319,7 @@ func dialWS(addr, path string, extra ...string) (*testClient, error) {
 		return nil, fmt.Errorf("handshake: status %d, Sec-WebSocket-Accept %q (want %q)", resp.StatusCode, got, want)
 	}
 	nc.SetDeadline(time.Time{})
-	return &testClient{nc: nc, br: br}, nil
+	return &testClient{nc: nc, br: br, header: resp.Header}, nil
 }
 
 // send writes frames to the server.

@@ -24,6 +24,7 @@ type wsConn struct {
 	msg     []byte  // msgHeadroom bytes, then the payload of the message so far
 	msgBuf  *[]byte // the pooled buffer behind msg (pool.go), nil if it has none
 	checked int     // how much of a text message is known to be valid UTF-8 (utf8.go)
+	zipped  bool    // the message came compressed: RSV1 on its first frame (deflate.go)
 	budget  *budget // the server's memory budget for message buffers (budget.go); nil: none
 
 	out  frameWriter // the sending side (write.go)
@@ -33,7 +34,8 @@ type wsConn struct {
 	messages int64 // messages echoed
 	bytes    int64 // payload bytes echoed
 
-	trace *tracer // -trace (trace.go); nil when off, and its hooks then do nothing
+	trace   *tracer   // -trace (trace.go); nil when off, and its hooks then do nothing
+	deflate *deflater // permessage-deflate, if -deflate agreed it (deflate.go); nil: none, and its methods do nothing
 
 	clock   bool         // /clock/ws: the server pushes the time and echoes nothing (clockws.go)
 	counter *techCounter // push.html's byte counts for this connection (pushstats.go); nil: none
@@ -78,7 +80,7 @@ func (c *wsConn) readFrames() error {
 		if err := c.idle(); err != nil { // between messages, wait holding no buffer (idle.go)
 			return err
 		}
-		if err := readFrameHeader(c.br, c.scratch[:], h); err != nil {
+		if err := readFrameHeader(c.br, c.scratch[:], h, c.deflate != nil); err != nil {
 			c.trace.badHeader(h, err)
 			return err
 		}
@@ -139,6 +141,7 @@ func (c *wsConn) startMessage(op opcode) error {
 	c.messageBegins()
 	c.msgOp = op
 	c.checked = 0
+	c.zipped = c.hdr.rsv1
 	if !c.readyMsgBuf() { // pool.go
 		return errBudget
 	}
@@ -165,7 +168,7 @@ func (c *wsConn) readPayload(n int) error {
 		chunk := c.msg[start:]
 		pos = maskBytes(c.hdr.maskingKey, pos, chunk) // maskBytesSimple, a word at a time (mask.go)
 		c.trace.payload(pos-k, chunk)
-		if c.msgOp == opText && !c.checkUTF8() {
+		if c.msgOp == opText && !c.zipped && !c.checkUTF8() { // compressed bytes are checked once inflated
 			return errInvalidUTF8
 		}
 		if err != nil {
@@ -178,12 +181,25 @@ func (c *wsConn) readPayload(n int) error {
 // endMessage echoes the completed message as one frame of the same type,
 // header and payload in one write, then readies for the next message.
 func (c *wsConn) endMessage() error {
+	if c.zipped { // -deflate: the payload was the message compressed (deflate.go)
+		if err := c.inflate(); err != nil {
+			return err
+		}
+		if c.msgOp == opText && !c.checkUTF8() {
+			return errInvalidUTF8
+		}
+	}
 	p := c.msg[msgHeadroom:]
 	if c.msgOp == opText && c.checked != len(p) {
 		return errInvalidUTF8 // the message ends inside a character
 	}
 	frame := c.msg[msgHeadroom-serverHeaderLen(len(p)):]
 	putServerHeader(frame, c.msgOp, len(p))
+	if c.deflate.deflates(c.msgOp, c.zipped, len(p)) { // -deflate: the echo goes compressed if that is shorter
+		if zframe, ok := c.deflateEcho(c.msgOp, p); ok {
+			frame = zframe
+		}
+	}
 	err := c.echo(frame) // writeFrame, or held back to leave with the next answer (batch.go)
 	if err == nil {
 		c.messages++

@@ -63,8 +63,8 @@ func (op opcode) isControl() bool { return op&0x8 != 0 }
 //	+-------------------------------- - - - - - - - - - - - - - - - +
 type frameHeader struct {
 	fin        bool    // FIN: this frame ends its message (the article's fin)
-	rsv1       bool    // RSV1: 0 unless an extension says otherwise (we negotiate none)
-	rsv2       bool    // RSV2: likewise
+	rsv1       bool    // RSV1: 0 unless an extension gives it a meaning (-deflate: "compressed", deflate.go)
+	rsv2       bool    // RSV2: 0, as no extension here gives it a meaning
 	rsv3       bool    // RSV3: likewise
 	opcode     opcode  // opcode: 4 bits (the article's opcode)
 	mask       bool    // MASK: 1 on every frame from a client, §5.3 (the article's isMask)
@@ -79,6 +79,8 @@ const maxFrameHeaderLen = 2 + 8 + 4
 // The ways a frame header can break RFC 6455 §5.2, each with its close code.
 var (
 	errReservedBits      = &closeError{closeProtocolError, "RSV bit set without a negotiated extension"}
+	errRSV1Control       = &closeError{closeProtocolError, "RSV1 (compressed) on a control frame"}      // RFC 7692 §6.1
+	errRSV1Continuation  = &closeError{closeProtocolError, "RSV1 (compressed) on a continuation frame"} // RFC 7692 §6.1
 	errReservedOpcode    = &closeError{closeProtocolError, "reserved opcode"}
 	errNotMasked         = &closeError{closeProtocolError, "client frame is not masked"}  // §5.1
 	errFragmentedControl = &closeError{closeProtocolError, "control frame is fragmented"} // §5.5
@@ -91,7 +93,9 @@ var (
 // send. It reads exactly the header's bytes with io.ReadFull, however the
 // TCP segments cut them: a read is never taken to be a frame. scratch must
 // hold maxFrameHeaderLen bytes (it keeps the reading free of allocations).
-func readFrameHeader(r io.Reader, scratch []byte, h *frameHeader) error {
+// rsv1 says that an extension agreed in the handshake gives RSV1 a meaning
+// (permessage-deflate, deflate.go); without one every RSV bit must be 0.
+func readFrameHeader(r io.Reader, scratch []byte, h *frameHeader, rsv1 bool) error {
 	*h = frameHeader{}
 	b := scratch[:2] // the article's buffers[0] and buffers[1]
 	if _, err := io.ReadFull(r, b); err != nil {
@@ -107,8 +111,12 @@ func readFrameHeader(r io.Reader, scratch []byte, h *frameHeader) error {
 
 	// Rules that the first two bytes already decide: fail before reading more.
 	switch {
-	case h.rsv1 || h.rsv2 || h.rsv3:
+	case h.rsv1 && !rsv1 || h.rsv2 || h.rsv3:
 		return errReservedBits
+	case h.rsv1 && h.opcode.isControl(): // RSV1 marks a message, on its first frame only
+		return errRSV1Control
+	case h.rsv1 && h.opcode == opContinuation:
+		return errRSV1Continuation
 	case h.opcode > opBinary && h.opcode < opClose || h.opcode > opPong:
 		return errReservedOpcode
 	case !h.mask:

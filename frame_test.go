@@ -104,7 +104,7 @@ func TestReadFrameHeader(t *testing.T) {
 			var h frameHeader
 			var scratch [maxFrameHeaderLen]byte
 			r := bytes.NewReader(tt.frame)
-			if err := readFrameHeader(r, scratch[:], &h); err != nil {
+			if err := readFrameHeader(r, scratch[:], &h, false); err != nil {
 				t.Fatal(err)
 			}
 			if h != tt.want {

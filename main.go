@@ -51,6 +51,7 @@ type config struct {
 	maxConnsPerIP    int
 	origins          string
 	trace            bool
+	deflate          bool
 	inspect          bool
 }
 
@@ -89,6 +90,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most connections at once, every accepted one counted; past it a connection is answered 503 with Retry-After and closed at once (0: the open-file limit less 64)")
 	fs.StringVar(&cfg.origins, "origin", "", "comma-separated `origins` allowed to connect, e.g. \"http://localhost:8000,null\"; others get 403 (empty: any)")
 	fs.BoolVar(&cfg.inspect, "inspect", cfg.inspect, "let a page see its own connection's bytes: GET /inspect?token=T streams what the WebSocket opened with ?inspect=T sent and received (false: /inspect is 404)")
+	fs.BoolVar(&cfg.deflate, "deflate", false, "accept permessage-deflate (RFC 7692) when a client offers it: compressed messages, beyond the article (off: every offer is declined)")
 	fs.BoolVar(&cfg.trace, "trace", false, "print every handshake and frame to stderr, laid out as in the article")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -63,29 +63,48 @@ func msgClass(n int) int {
 }
 
 // takeMsgBuf makes c.msg a buffer of capacity for at least n bytes, keeping
-// what it holds: from the pools up to 64 KiB, allocated past that. It
-// reports false, changing nothing, if the server's memory budget
-// (budget.go) cannot pay for the larger buffer.
+// what it holds. It reports false, changing nothing, if the server's
+// memory budget (budget.go) cannot pay for the larger buffer.
 func (c *wsConn) takeMsgBuf(n int) bool {
-	var p *[]byte
+	b, p, ok := c.lendBuf(n)
+	if !ok {
+		return false
+	}
+	b = b[:len(c.msg)]
+	copy(b, c.msg)
+	c.releaseMsgBuf()
+	c.msg, c.msgBuf = b, p
+	return true
+}
+
+// lendBuf lends an empty buffer of capacity for at least n bytes, paid
+// from the memory budget: from the pools up to 64 KiB (p is its pool's
+// handle), allocated past that (p is nil). ok false: the budget cannot pay.
+func (c *wsConn) lendBuf(n int) (b []byte, p *[]byte, ok bool) {
 	class := msgClass(n)
 	if class >= 0 {
 		n = msgClasses[class]
 	}
 	if !c.budget.take(n) {
-		return false
+		return nil, nil, false
 	}
-	var b []byte
-	if class >= 0 {
-		p = msgPools[class].Get().(*[]byte)
-		b = (*p)[:len(c.msg)]
-	} else {
-		b = make([]byte, len(c.msg), n)
+	if class < 0 {
+		return make([]byte, 0, n), nil, true
 	}
-	copy(b, c.msg)
-	c.releaseMsgBuf()
-	c.msg, c.msgBuf = b, p
-	return true
+	p = msgPools[class].Get().(*[]byte)
+	return (*p)[:0], p, true
+}
+
+// returnBuf gives back a buffer lendBuf lent, and its bytes to the budget.
+func (c *wsConn) returnBuf(b []byte, p *[]byte) {
+	if b == nil {
+		return
+	}
+	c.budget.give(cap(b), p == nil)
+	if p != nil {
+		*p = (*p)[:cap(*p)]
+		msgPools[msgClass(cap(*p))].Put(p)
+	}
 }
 
 // readyMsgBuf gives the message that starts with the current frame a
@@ -108,14 +127,7 @@ func (c *wsConn) readyMsgBuf() bool {
 // releaseMsgBuf gives the message buffer back to its pool (or to the
 // garbage collector, if it came from none), and its bytes to the budget.
 func (c *wsConn) releaseMsgBuf() {
-	if c.msg == nil {
-		return
-	}
-	c.budget.give(cap(c.msg), c.msgBuf == nil)
-	if c.msgBuf != nil {
-		*c.msgBuf = (*c.msgBuf)[:cap(*c.msgBuf)]
-		msgPools[msgClass(cap(*c.msgBuf))].Put(c.msgBuf)
-	}
+	c.returnBuf(c.msg, c.msgBuf)
 	c.msg, c.msgBuf = nil, nil
 }
 

@@ -246,8 +246,9 @@ func (s *server) serveConn(nc net.Conn) {
 		}
 		tr.insp = x
 	}
-	rules := handshakeRules{origins: s.origins}
-	if err := handshake(nc, req, rules, tr); err != nil {
+	rules := handshakeRules{origins: s.origins, deflate: s.cfg.deflate && requestPath(req.target) != clockWSPath}
+	ext, err := handshake(nc, req, rules, tr)
+	if err != nil {
 		putReader(br)
 		s.refuse(nc, remote, req, err, tr)
 		s.endInspection(tr)
@@ -260,13 +261,14 @@ func (s *server) serveConn(nc net.Conn) {
 	ws.kr = kr
 	ws.out.nc, ws.out.timeout = nc, s.cfg.writeTimeout
 	ws.budget = s.budget
+	ws.deflate = newDeflater(ext)
 	if requestPath(req.target) == clockWSPath { // the server-pushed clock (clockws.go)
 		ws.clock = true
 		if tc := s.pushStats.counter(req); tc != nil {
 			ws.counter, kr.counter = tc, tc
 			tc.connected()
 			tc.request(len(req.head))
-			tc.sent(len(switchingProtocols(req.key)))
+			tc.sent(len(switchingProtocols(req.key, "")))
 			ws.out.w = countedWriter{nc, tc}
 		}
 	}
@@ -340,6 +342,7 @@ func (s *server) endWS(nc net.Conn, ws *wsConn, remote string, start time.Time) 
 	}
 	ws.releaseMsgBuf()
 	ws.releaseHeld()
+	ws.deflate.release(ws.budget)
 	closeTCP(nc)
 }
 

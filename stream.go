@@ -12,7 +12,8 @@ package main
 // go first. Not text: a text message must be valid UTF-8 (RFC 6455 §8.1),
 // and invalid bytes found half-way would have to be answered with a Close,
 // which cannot cut into a frame already begun. Not a fragmented message:
-// its length is not known until its last fragment.
+// its length is not known until its last fragment. Not a compressed one
+// (deflate.go): it is inflated, and its limit checked, as a whole.
 
 import (
 	"io"
@@ -27,7 +28,7 @@ const streamThreshold = 64 << 10
 // streamBinary.
 func (c *wsConn) streams() bool {
 	h := &c.hdr
-	return h.opcode == opBinary && h.fin && c.msgOp == 0 && !c.clock &&
+	return h.opcode == opBinary && h.fin && !h.rsv1 && c.msgOp == 0 && !c.clock &&
 		h.length > streamThreshold && h.length <= uint64(c.maxMessage)
 }
 

@@ -87,6 +87,14 @@ func (t *tracer) handshake(req *request, response []byte) {
 		fmt.Fprintf(&t.b, "    SHA-1 (hex) = %x\n", sum)
 		fmt.Fprintf(&t.b, "    base64      = %s\n", base64.StdEncoding.EncodeToString(sum[:]))
 	}
+	if req.extensions != "" && bytes.HasPrefix(response, []byte("HTTP/1.1 101")) {
+		agreed := "none: the 101 names no extension, so frames go uncompressed (RFC 6455 §9.1)"
+		if _, v, ok := bytes.Cut(response, []byte("Sec-WebSocket-Extensions: ")); ok {
+			v, _, _ = bytes.Cut(v, []byte("\r\n"))
+			agreed = string(v) + " (RFC 7692; RSV1=1 marks a compressed message)"
+		}
+		fmt.Fprintf(&t.b, "  extensions offered: %s\n  extensions agreed:  %s\n", req.extensions, agreed)
+	}
 	if len(response) > 0 {
 		fmt.Fprint(&t.b, answer)
 		head, _, _ := bytes.Cut(response, []byte("\r\n\r\n"))
@@ -350,6 +358,22 @@ func printable(text []byte) bool {
 		}
 	}
 	return true
+}
+
+// inflated prints what a compressed message (RSV1=1, deflate.go) inflated
+// to: the frames above showed its bytes as received, compressed.
+func (t *tracer) inflated(compressed int, msg []byte) {
+	if t == nil || t.out == nil {
+		return
+	}
+	n := min(len(msg), tracePreview)
+	t.note("   permessage-deflate (RSV1=1): %d compressed bytes + 00 00 ff ff put back (RFC 7692 §7.2.2) inflate to %d bytes: %s",
+		compressed, len(msg), previewBytes(msg[:n], uint64(len(msg)), opText))
+}
+
+// deflated says that the echo below is the message compressed.
+func (t *tracer) deflated(plain, compressed int) {
+	t.note("   permessage-deflate: the echo's %d bytes compressed to %d (00 00 ff ff cut off, RFC 7692 §7.2.1), RSV1=1", plain, compressed)
 }
 
 // note prints one line about the connection: the close handshake, say.

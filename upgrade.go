@@ -37,18 +37,22 @@ func (req *request) isWebSocket() bool {
 // read: check it, and write the 101 that switches the connection to
 // frames. A request that may not upgrade is not answered here: its
 // *httpError is returned for the caller to answer (server.go:refuse), as
-// a malformed request head is.
-func handshake(w io.Writer, req *request, rules handshakeRules, tr *tracer) error {
+// a malformed request head is. ext is the extension agreed: only with
+// -deflate, and nil when the client offered none the server can honour.
+func handshake(w io.Writer, req *request, rules handshakeRules, tr *tracer) (ext *deflateParams, err error) {
 	if he := req.checkUpgrade(); he != nil {
-		return he
+		return nil, he
 	}
 	if he := rules.allow(req); he != nil {
-		return he
+		return nil, he
 	}
-	resp := switchingProtocols(req.key)
-	_, err := w.Write(resp)
+	if rules.deflate {
+		ext = negotiateDeflate(req.extensions) // deflate.go: RFC 7692, beyond the article
+	}
+	resp := switchingProtocols(req.key, ext.extensionsHeader())
+	_, err = w.Write(resp)
 	tr.handshake(req, resp)
-	return err
+	return ext, err
 }
 
 // checkUpgrade applies RFC 6455 §4.2.1 to a complete request: the first
@@ -84,6 +88,7 @@ func (req *request) checkUpgrade() *httpError {
 // RFC 6455's: they come from the flags.
 type handshakeRules struct {
 	origins []string // -origin: the Origin values allowed; empty allows any
+	deflate bool     // -deflate: accept a permessage-deflate offer (deflate.go)
 }
 
 // allow refuses a valid handshake that the server's rules do not allow:
@@ -98,12 +103,15 @@ func (r handshakeRules) allow(req *request) *httpError {
 }
 
 // switchingProtocols is the 101 response of article 3.3.2, written by hand.
-// Nothing else goes in it: no subprotocol and no extension is chosen, which
-// tells the client that none is in use (RFC 6455 §4.2.2).
-func switchingProtocols(key string) []byte {
+// Nothing else goes in it but extensions, the Sec-WebSocket-Extensions
+// line of an agreed extension (only with -deflate), or "": no subprotocol
+// and no extension is chosen, which tells the client that none is in use
+// (RFC 6455 §4.2.2).
+func switchingProtocols(key, extensions string) []byte {
 	return []byte("HTTP/1.1 101 Switching Protocols\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n" +
+		extensions +
 		"\r\n")
 }

@@ -81,7 +81,7 @@ func handshakeOf(br *bufio.Reader, w io.Writer, maxHeaderBytes int, tr *tracer) 
 		return req, errNotWebSocket
 	}
 	if err == nil {
-		err = handshake(w, req, handshakeRules{}, tr)
+		_, err = handshake(w, req, handshakeRules{}, tr)
 	}
 	if he, ok := errors.AsType[*httpError](err); ok {
 		w.Write(errorResponse(he))

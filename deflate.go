@@ -1,0 +1,296 @@
+package main
+
+// deflate.go is permessage-deflate (RFC 7692), the extension a browser
+// offers in the Sec-WebSocket-Extensions line of the article's header
+// listing (3.4.3). It is beyond the article and off unless -deflate is
+// given, so that the frames a learner sees stay the article's. It buys
+// bytes on the wire: text travels at a fraction of its size. The plain
+// code it stands in for is a 101 with no Sec-WebSocket-Extensions line,
+// which declines every offer (upgrade.go), and frames whose payload is the
+// message itself.
+//
+// How a message travels compressed (§7.2): the sender deflates it (RFC
+// 1951), ends the output with an empty stored block (a sync flush, whose
+// last four bytes are always 00 00 ff ff) and cuts those four bytes off;
+// the message's first frame has RSV1 set. The receiver puts the four bytes
+// back and inflates. "Context takeover" (§7.1.1) lets each message refer
+// back to the ones before it, so each side may have to keep a window of
+// what it sent or received: up to 32 KiB, or 2^bits with max_window_bits.
+//
+// What this server does, and why:
+//   - The client's messages (inflate): its context is kept when it takes
+//     over context, as the last window of inflated bytes, nothing more (the
+//     inflater itself is pooled and set up from that window per message).
+//   - Our echoes (deflate): compress/flate's compressor is over a megabyte,
+//     so it is lent per message from a pool, and kept across messages (our
+//     context takeover) only while the connection is busy and the memory
+//     budget (budget.go) pays for it; a connection that goes quiet gives it
+//     back (idle.go), and its next echo starts afresh, which the client
+//     cannot tell from our choosing not to refer back (§7.1.1.1).
+//   - Which echoes are compressed: text, and binary that came compressed
+//     (binary the client chose to send plain is most likely compressed
+//     already: images, archives), each only if at least deflateMin bytes
+//     and only if the result is shorter; otherwise the echo goes plain,
+//     which any message may (§6).
+//   - server_max_window_bits below 15: compress/flate cannot narrow its
+//     window, so those echoes are Huffman-coded only (flate.HuffmanOnly),
+//     which refers back to nothing and so honours any window.
+//   - Large binary messages sent plain are streamed as before (stream.go);
+//     a compressed one is assembled, inflated and checked whole.
+
+import (
+	"compress/flate"
+	"errors"
+	"io"
+	"sync"
+)
+
+// deflater is one connection's permessage-deflate state.
+type deflater struct {
+	deflateParams
+	fw     *flate.Writer // our compressor, while kept across messages (context takeover); nil otherwise
+	fwPaid bool          // fw's memory is counted in the budget
+	out    boundedBuffer // where the compressor writes the echo
+	src    tailReader    // what the inflater reads: the payload, then deflateTail
+	hist   []byte        // the client's context: the last 2^clientMaxWindowBits bytes it sent compressed
+	probe  [1]byte       // one byte read past -max-message, to learn whether a message goes on
+}
+
+// newDeflater starts a connection's state for what was agreed; nil: no
+// extension, and every deflater method does nothing on a nil one.
+func newDeflater(p *deflateParams) *deflater {
+	if p == nil {
+		return nil
+	}
+	return &deflater{deflateParams: *p}
+}
+
+// deflateTail is put back after a compressed message (§7.2.2): the four
+// bytes the sender cut off, then an empty final block, so that the
+// inflater ends the message with io.EOF rather than wait for more.
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+// The ways a compressed message can break RFC 7692, each with its close code.
+var (
+	errBadDeflate = &closeError{closeInvalidFramePayloadData, "compressed payload does not inflate"} // §7.2.2
+)
+
+// inflaters holds the flate readers; each is set up afresh per message
+// from the connection's window (flate.Resetter), so none is kept idle.
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(nil) }}
+
+// inflate replaces the compressed payload in c.msg with the message it
+// inflates to. -max-message applies to what it inflates to: the message
+// fails with 1009 as soon as it would pass the limit, having held no more
+// than the limit (a small message that inflates to gigabytes costs that).
+func (c *wsConn) inflate() error {
+	d := c.deflate
+	zmsg, zbuf := c.msg, c.msgBuf // the compressed message, given back once inflated
+	c.msg, c.msgBuf = nil, nil
+	defer c.returnBuf(zmsg, zbuf)
+	z := zmsg[msgHeadroom:]
+	d.src = tailReader{p: z, tail: deflateTail}
+	fr := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(fr)
+	fr.(flate.Resetter).Reset(&d.src, d.hist)
+
+	limit := msgHeadroom + int(c.maxMessage)
+	if !c.takeMsgBuf(min(limit, msgHeadroom+max(msgClasses[0], 4*len(z)))) { // text inflates to a few times its size
+		return errBudget
+	}
+	c.msg = c.msg[:msgHeadroom]
+	for {
+		room := c.msg[len(c.msg):cap(c.msg)]
+		if len(room) == 0 && len(c.msg) < limit {
+			if !c.takeMsgBuf(min(limit, 2*cap(c.msg))) { // doubling: each byte is copied about once
+				return errBudget
+			}
+			continue
+		}
+		atLimit := len(room) == 0
+		if atLimit {
+			room = d.probe[:] // full at the limit: does the message go on?
+		}
+		n, err := fr.Read(room)
+		if atLimit && n > 0 {
+			return errMessageTooBig
+		}
+		c.msg = c.msg[:len(c.msg)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errBadDeflate
+		}
+	}
+	c.checked = 0
+	c.trace.inflated(len(z), c.msg[msgHeadroom:])
+	d.remember(c.msg[msgHeadroom:])
+	return nil
+}
+
+// remember keeps the end of an inflated message as the client's context
+// for its next, when it takes over context: the last 2^bits bytes of all
+// it sent, never more.
+func (d *deflater) remember(p []byte) {
+	if d.clientNoContextTakeover {
+		return
+	}
+	w := 1 << d.clientMaxWindowBits
+	if len(p) >= w {
+		p = p[len(p)-w:]
+	}
+	if keep := w - len(p); len(d.hist) > keep {
+		d.hist = d.hist[:copy(d.hist, d.hist[len(d.hist)-keep:])]
+	}
+	if need := len(d.hist) + len(p); need > cap(d.hist) {
+		h := make([]byte, len(d.hist), min(w, max(need, 2*cap(d.hist))))
+		copy(h, d.hist)
+		d.hist = h
+	}
+	d.hist = append(d.hist, p...)
+}
+
+// deflateMin is the shortest message whose echo is compressed. Shorter
+// ones rarely shrink (compress/flate stores up to 16 bytes as they are,
+// and a block's Huffman tables cost about what a few dozen bytes save),
+// so compressing them would be work thrown away.
+const deflateMin = 32
+
+// deflates says whether the echo of the message just read is compressed
+// (the policy at the top of this file).
+func (d *deflater) deflates(op opcode, cameCompressed bool, n int) bool {
+	return d != nil && n >= deflateMin && (op == opText || cameCompressed)
+}
+
+// deflaters holds compressors, one pool per level: BestSpeed, the
+// cheapest that still finds repeats, and HuffmanOnly for a window under 15 bits.
+var deflaters = [2]sync.Pool{
+	{New: func() any { w, _ := flate.NewWriter(nil, flate.BestSpeed); return w }},
+	{New: func() any { w, _ := flate.NewWriter(nil, flate.HuffmanOnly); return w }},
+}
+
+// pool is the deflaters pool for the agreed window.
+func (d *deflater) pool() *sync.Pool {
+	if d.serverMaxWindowBits < 15 {
+		return &deflaters[1]
+	}
+	return &deflaters[0]
+}
+
+// flateWriterMem is what a compressor held across messages is counted as
+// in the memory budget: about what flate.NewWriter allocates
+// (TestFlateWriterMem checks it).
+const flateWriterMem = 1200 << 10
+
+// deflateEcho compresses message p into an echo frame of type op with
+// RSV1 set, in a buffer that becomes c.msg (the plain one is given back).
+// ok false: the compressed form is not shorter, or the budget cannot pay
+// for its buffer, and the plain frame goes instead.
+func (c *wsConn) deflateEcho(op opcode, p []byte) (frame []byte, ok bool) {
+	d := c.deflate
+	buf, bp, ok := c.lendBuf(msgHeadroom + len(p) + 3) // shorter than p, with the four bytes to cut
+	if !ok {
+		return nil, false
+	}
+	d.out.b = buf[:msgHeadroom]
+	fw := d.fw
+	if fw == nil {
+		fw = d.pool().Get().(*flate.Writer)
+		fw.Reset(&d.out)
+	}
+	_, err := fw.Write(p)
+	if err == nil {
+		err = fw.Flush()
+	}
+	out := d.out.b
+	if err != nil { // not shorter: what the compressor saw, the client will not
+		d.fw = fw // given back, not kept: the next echo starts afresh
+		d.release(c.budget)
+		c.returnBuf(buf, bp)
+		return nil, false
+	}
+	m := len(out) - msgHeadroom - 4 // the trailing 00 00 ff ff is cut (§7.2.1)
+	buf = out[:msgHeadroom+m]
+	start := msgHeadroom - serverHeaderLen(m)
+	putServerHeader(buf[start:], op, m)
+	buf[start] |= 0x40 // RSV1: this message is compressed (§6)
+	c.trace.deflated(len(p), m)
+	d.keep(fw, c.budget)
+	c.releaseMsgBuf()
+	c.msg, c.msgBuf = buf, bp
+	return buf[start:], true
+}
+
+// keep holds the compressor for the next message, when we may take over
+// context and the budget pays for it; otherwise it goes back to its pool.
+func (d *deflater) keep(fw *flate.Writer, b *budget) {
+	if !d.serverNoContextTakeover && (d.fwPaid || b.take(flateWriterMem)) {
+		d.fw, d.fwPaid = fw, true
+		return
+	}
+	d.fw = nil
+	fw.Reset(nil)
+	d.pool().Put(fw)
+}
+
+// release gives a kept compressor back, when the connection goes quiet or
+// ends: its next echo starts afresh.
+func (d *deflater) release(b *budget) {
+	if d == nil || d.fw == nil {
+		return
+	}
+	d.fw.Reset(nil)
+	d.pool().Put(d.fw)
+	d.fw = nil
+	if d.fwPaid {
+		b.give(flateWriterMem, false)
+		d.fwPaid = false
+	}
+}
+
+// boundedBuffer is an io.Writer that appends to b up to its capacity and
+// fails past it: the compressor's output is wanted only while shorter than
+// the message.
+type boundedBuffer struct{ b []byte }
+
+// errNotShorter stops a compression whose output would not be shorter
+// (the plain echo goes instead: it is never sent).
+var errNotShorter = errors.New("compressed echo not shorter than the message")
+
+// Write appends p if it fits.
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	if len(w.b)+len(p) > cap(w.b) {
+		return 0, errNotShorter
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// tailReader reads p, then tail; it is an io.ByteReader, so that the
+// inflater reads no further than it needs and wraps it in nothing.
+type tailReader struct{ p, tail []byte }
+
+// Read reads from p, then from tail.
+func (r *tailReader) Read(b []byte) (int, error) {
+	if len(r.p) == 0 {
+		if r.p, r.tail = r.tail, nil; len(r.p) == 0 {
+			return 0, io.EOF
+		}
+	}
+	n := copy(b, r.p)
+	r.p = r.p[n:]
+	return n, nil
+}
+
+// ReadByte reads one byte.
+func (r *tailReader) ReadByte() (byte, error) {
+	if len(r.p) == 0 {
+		if r.p, r.tail = r.tail, nil; len(r.p) == 0 {
+			return 0, io.EOF
+		}
+	}
+	b := r.p[0]
+	r.p = r.p[1:]
+	return b, nil
+}
