@@ -436,6 +436,51 @@ func TestPageInChromium(t *testing.T) {
 	}
 }
 
+// TestPageInChromiumDeflate: against a server with -deflate, Chromium
+// negotiates permessage-deflate, the page says so (ws.extensions), a long
+// text and a 1 MiB binary come back intact, the server's trace shows RSV1
+// and the inflated text, and the page checks the compressed frame against
+// what the server inflated it to.
+func TestPageInChromiumDeflate(t *testing.T) {
+	devtools := startChromium(t)
+	var logs, trace syncBuffer
+	addr, _ := startServerTrace(t, func(c *config) { c.trace, c.deflate = true, true }, &logs, &trace)
+	page := openPage(t, devtools)
+	page.call("Page.navigate", map[string]any{"url": "http://" + addr + "/"})
+	var result struct {
+		Ext, Check, CheckText string
+		Matched               int
+		BinarySize            string
+	}
+	page.eval(`
+		await until("the page to load", () => document.readyState === "complete" && $("connect"));
+		$("connect").click();
+		await until("open", () => $("state").dataset.state === "open");
+		$("binary-size").value = "1048576";
+		$("send-binary").click();
+		await until("the binary echo", () => entries("recv").length === 1);
+		$("text").value = "你好, permessage-deflate! ".repeat(200);
+		$("send-text").click();
+		await until("the text echo and the inflated report", () => entries("recv").length === 2 && $("frame-check").textContent.includes("✓"));
+		const ext = entries("info").find((li) => li.dataset.ext !== undefined);
+		return {ext: ext ? ext.dataset.ext : "", check: $("frame-check").dataset.ok, checkText: $("frame-check").textContent,
+			matched: entries("recv").filter((li) => li.dataset.match === "yes").length,
+			binarySize: entries("recv")[0].dataset.size};`, &result)
+	if !strings.HasPrefix(result.Ext, "permessage-deflate") {
+		t.Fatalf("ws.extensions %q: Chromium did not negotiate permessage-deflate", result.Ext)
+	}
+	if result.Matched != 2 || result.BinarySize != "1048576" || result.Check != "yes" {
+		t.Fatalf("matched %d, binary %q, check %q %q", result.Matched, result.BinarySize, result.Check, result.CheckText)
+	}
+	tr := trace.String()
+	for _, want := range []string{"extensions agreed:  permessage-deflate", "RSV1=1", "inflate to 5600 bytes", "你好", "the echo's 5600 bytes compressed to"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("trace lacks %q", want)
+		}
+	}
+	page.eval(`$("disconnect").click(); await until("the close", () => $("state").dataset.state === "closed");`, nil)
+}
+
 // TestPageWithoutInspector: against a server with -inspect=false, the page
 // still connects and echoes, and says that its frame is an illustration.
 func TestPageWithoutInspector(t *testing.T) {

@@ -224,6 +224,14 @@ func (x *inspection) frameOut(frame []byte) {
 		Truncated: uint64(len(p)) < n})
 }
 
+// inflatedEvent reports what a compressed message (RSV1, deflate.go)
+// inflated to: its length and first bytes, for the page to compare with
+// what it sent, since the frames carried the message compressed.
+func (x *inspection) inflatedEvent(compressed int, msg []byte) {
+	x.send("inflated", map[string]any{"compressed": compressed, "length": len(msg),
+		"payload": hex.EncodeToString(msg[:min(len(msg), inspectPreview)])})
+}
+
 // closeEvent reports how the connection ended: code, reason, who closed first.
 func (x *inspection) closeEvent(code closeCode, reason, by string) {
 	x.send("close", map[string]any{"code": int(code), "name": code.String(), "reason": reason, "by": by})

@@ -363,7 +363,13 @@ func printable(text []byte) bool {
 // inflated prints what a compressed message (RSV1=1, deflate.go) inflated
 // to: the frames above showed its bytes as received, compressed.
 func (t *tracer) inflated(compressed int, msg []byte) {
-	if t == nil || t.out == nil {
+	if t == nil {
+		return
+	}
+	if t.insp != nil {
+		t.insp.inflatedEvent(compressed, msg)
+	}
+	if t.out == nil {
 		return
 	}
 	n := min(len(msg), tracePreview)
