@@ -5,8 +5,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -278,3 +280,33 @@ func BenchmarkEchoChinese(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkEchoDeflate is BenchmarkEcho with permessage-deflate agreed
+// (-deflate): a compressed JSON-like text message is inflated, checked,
+// compressed again and echoed. The client does not take over context
+// (client_no_context_takeover), so that one frame can be replayed.
+func BenchmarkEchoDeflate(b *testing.B) {
+	for _, size := range []int{1 << 10, 64 << 10} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			msg := jsonish(rand.New(rand.NewPCG(1, 1)), size)
+			fw, _ := flate.NewWriter(nil, flate.BestSpeed)
+			var z bytes.Buffer
+			fw.Reset(&z)
+			fw.Write(msg)
+			fw.Flush()
+			frame := frames(testFrame{fin: true, rsv: 0x40, opcode: 1, payload: z.Bytes()[:z.Len()-4]})
+			r := &repeatReader{frame: frame}
+			c := newWSConn(bufio.NewReaderSize(r, readBufferSize), io.Discard, 1<<20)
+			c.deflate = newDeflater(negotiateDeflate(benchOffer))
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			r.n = b.N
+			b.ResetTimer()
+			if err := c.readFrames(); err != io.EOF {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+var benchOffer = "permessage-deflate; client_max_window_bits"

@@ -473,7 +473,7 @@ func TestPageInChromiumDeflate(t *testing.T) {
 		t.Fatalf("matched %d, binary %q, check %q %q", result.Matched, result.BinarySize, result.Check, result.CheckText)
 	}
 	tr := trace.String()
-	for _, want := range []string{"extensions agreed:  permessage-deflate", "RSV1=1", "inflate to 5600 bytes", "你好", "the echo's 5600 bytes compressed to"} {
+	for _, want := range []string{"extensions agreed:  permessage-deflate", "RSV1=1", "inflate to 5600 bytes", "你好", "the echo carries the"} {
 		if !strings.Contains(tr, want) {
 			t.Errorf("trace lacks %q", want)
 		}

@@ -21,17 +21,22 @@ package main
 //   - The client's messages (inflate): its context is kept when it takes
 //     over context, as the last window of inflated bytes, nothing more (the
 //     inflater itself is pooled and set up from that window per message).
-//   - Our echoes (deflate): compress/flate's compressor is over a megabyte,
-//     so it is lent per message from a pool, and kept across messages (our
-//     context takeover) only while the connection is busy and the memory
-//     budget (budget.go) pays for it; a connection that goes quiet gives it
-//     back (idle.go), and its next echo starts afresh, which the client
-//     cannot tell from our choosing not to refer back (§7.1.1.1).
-//   - Which echoes are compressed: text, and binary that came compressed
-//     (binary the client chose to send plain is most likely compressed
-//     already: images, archives), each only if at least deflateMin bytes
-//     and only if the result is shorter; otherwise the echo goes plain,
-//     which any message may (§6).
+//   - A compressed message is echoed as the very bytes it came in, once
+//     inflated and checked (UTF-8, -max-message): for an echo, the client's
+//     inflater for our messages then holds what its deflater held for its
+//     own. newDeflater says when the agreement allows it; it saves the whole
+//     cost of compressing.
+//   - Otherwise echoes are compressed afresh (compress/flate, BestSpeed):
+//     text, and binary that came compressed (binary the client chose to
+//     send plain is most likely compressed already: images, archives), each
+//     only if at least deflateMin bytes and only if the result is shorter;
+//     else the echo goes plain, which any message may (§6).
+//   - compress/flate's compressor is over a megabyte, so it is lent per
+//     message from a pool, and kept across messages (our context takeover)
+//     only while the connection is busy and the memory budget (budget.go)
+//     pays for it; a connection that goes quiet gives it back (idle.go),
+//     and its next echo starts afresh, which the client cannot tell from
+//     our choosing not to refer back (§7.1.1.1).
 //   - server_max_window_bits below 15: compress/flate cannot narrow its
 //     window, so those echoes are Huffman-coded only (flate.HuffmanOnly),
 //     which refers back to nothing and so honours any window.
@@ -48,12 +53,15 @@ import (
 // deflater is one connection's permessage-deflate state.
 type deflater struct {
 	deflateParams
-	fw     *flate.Writer // our compressor, while kept across messages (context takeover); nil otherwise
-	fwPaid bool          // fw's memory is counted in the budget
-	out    boundedBuffer // where the compressor writes the echo
-	src    tailReader    // what the inflater reads: the payload, then deflateTail
-	hist   []byte        // the client's context: the last 2^clientMaxWindowBits bytes it sent compressed
-	probe  [1]byte       // one byte read past -max-message, to learn whether a message goes on
+	verbatim bool          // compressed messages are echoed as the bytes they came in (see newDeflater)
+	zmsg     []byte        // the compressed message just read, kept for that echo (lendBuf's)
+	zbuf     *[]byte       // and its pool handle
+	fw       *flate.Writer // our compressor, while kept across messages (context takeover); nil otherwise
+	fwPaid   bool          // fw's memory is counted in the budget
+	out      boundedBuffer // where the compressor writes the echo
+	src      tailReader    // what the inflater reads: the payload, then deflateTail
+	hist     []byte        // the client's context: the last 2^clientMaxWindowBits bytes it sent compressed
+	probe    [1]byte       // one byte read past -max-message, to learn whether a message goes on
 }
 
 // newDeflater starts a connection's state for what was agreed; nil: no
@@ -62,7 +70,16 @@ func newDeflater(p *deflateParams) *deflater {
 	if p == nil {
 		return nil
 	}
-	return &deflater{deflateParams: *p}
+	// An echo server can send a compressed message back as the very bytes
+	// it came in: the client's inflater for our messages then holds what its
+	// deflater held for its own, the same messages in the same order. That
+	// stays true while the client's back-references fit our agreed window
+	// (its window is no larger than ours) and do not reach into earlier
+	// messages that our agreement makes the client forget (it refers back
+	// only if we may too), and until a message we compress ourselves enters
+	// the client's window (deflateEcho).
+	verbatim := (p.clientNoContextTakeover || !p.serverNoContextTakeover) && p.clientMaxWindowBits <= p.serverMaxWindowBits
+	return &deflater{deflateParams: *p, verbatim: verbatim}
 }
 
 // deflateTail is put back after a compressed message (§7.2.2): the four
@@ -83,11 +100,17 @@ var inflaters = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 // inflates to. -max-message applies to what it inflates to: the message
 // fails with 1009 as soon as it would pass the limit, having held no more
 // than the limit (a small message that inflates to gigabytes costs that).
-func (c *wsConn) inflate() error {
+func (c *wsConn) inflate() (err error) {
 	d := c.deflate
-	zmsg, zbuf := c.msg, c.msgBuf // the compressed message, given back once inflated
+	zmsg, zbuf := c.msg, c.msgBuf // the compressed message: kept for the echo, or given back once inflated
 	c.msg, c.msgBuf = nil, nil
-	defer c.returnBuf(zmsg, zbuf)
+	defer func() {
+		if d.verbatim && err == nil {
+			d.zmsg, d.zbuf = zmsg, zbuf
+		} else {
+			c.returnBuf(zmsg, zbuf)
+		}
+	}()
 	z := zmsg[msgHeadroom:]
 	d.src = tailReader{p: z, tail: deflateTail}
 	fr := inflaters.Get().(io.ReadCloser)
@@ -100,31 +123,40 @@ func (c *wsConn) inflate() error {
 	}
 	c.msg = c.msg[:msgHeadroom]
 	for {
-		room := c.msg[len(c.msg):cap(c.msg)]
-		if len(room) == 0 && len(c.msg) < limit {
+		if len(c.msg) == cap(c.msg) { // full: one byte more says whether the message goes on
+			n, err := fr.Read(d.probe[:])
+			switch {
+			case n == 0 && err == io.EOF:
+				return d.inflated(c, len(z))
+			case n == 0 && err != nil:
+				return errBadDeflate
+			case n == 0:
+				continue
+			case len(c.msg) >= limit:
+				return errMessageTooBig
+			}
 			if !c.takeMsgBuf(min(limit, 2*cap(c.msg))) { // doubling: each byte is copied about once
 				return errBudget
 			}
+			c.msg = append(c.msg, d.probe[0])
 			continue
 		}
-		atLimit := len(room) == 0
-		if atLimit {
-			room = d.probe[:] // full at the limit: does the message go on?
-		}
-		n, err := fr.Read(room)
-		if atLimit && n > 0 {
-			return errMessageTooBig
-		}
+		n, err := fr.Read(c.msg[len(c.msg):cap(c.msg)])
 		c.msg = c.msg[:len(c.msg)+n]
 		if err == io.EOF {
-			break
+			return d.inflated(c, len(z))
 		}
 		if err != nil {
 			return errBadDeflate
 		}
 	}
+}
+
+// inflated finishes a message that inflated whole: its text is checked
+// afresh (endMessage), and its end is the client's context for the next.
+func (d *deflater) inflated(c *wsConn, compressed int) error {
 	c.checked = 0
-	c.trace.inflated(len(z), c.msg[msgHeadroom:])
+	c.trace.inflated(compressed, c.msg[msgHeadroom:])
 	d.remember(c.msg[msgHeadroom:])
 	return nil
 }
@@ -160,7 +192,7 @@ const deflateMin = 32
 // deflates says whether the echo of the message just read is compressed
 // (the policy at the top of this file).
 func (d *deflater) deflates(op opcode, cameCompressed bool, n int) bool {
-	return d != nil && n >= deflateMin && (op == opText || cameCompressed)
+	return d != nil && (cameCompressed && d.verbatim || n >= deflateMin && (op == opText || cameCompressed))
 }
 
 // deflaters holds compressors, one pool per level: BestSpeed, the
@@ -189,7 +221,18 @@ const flateWriterMem = 1200 << 10
 // for its buffer, and the plain frame goes instead.
 func (c *wsConn) deflateEcho(op opcode, p []byte) (frame []byte, ok bool) {
 	d := c.deflate
-	buf, bp, ok := c.lendBuf(msgHeadroom + len(p) + 3) // shorter than p, with the four bytes to cut
+	if d.zmsg != nil { // the bytes as they came (newDeflater says when that is allowed)
+		z := d.zmsg
+		m := len(z) - msgHeadroom
+		start := msgHeadroom - serverHeaderLen(m)
+		putServerHeader(z[start:], op, m)
+		z[start] |= 0x40 // RSV1: this message is compressed (§6)
+		c.trace.echoedAsReceived(m)
+		c.releaseMsgBuf()
+		c.msg, c.msgBuf, d.zmsg, d.zbuf = z, d.zbuf, nil, nil
+		return z[start:], true
+	}
+	buf, bp, ok := c.lendBuf(msgHeadroom + len(p)) // shorter than p by at least the four bytes to cut
 	if !ok {
 		return nil, false
 	}
@@ -206,7 +249,7 @@ func (c *wsConn) deflateEcho(op opcode, p []byte) (frame []byte, ok bool) {
 	out := d.out.b
 	if err != nil { // not shorter: what the compressor saw, the client will not
 		d.fw = fw // given back, not kept: the next echo starts afresh
-		d.release(c.budget)
+		c.releaseDeflate()
 		c.returnBuf(buf, bp)
 		return nil, false
 	}
@@ -216,6 +259,7 @@ func (c *wsConn) deflateEcho(op opcode, p []byte) (frame []byte, ok bool) {
 	putServerHeader(buf[start:], op, m)
 	buf[start] |= 0x40 // RSV1: this message is compressed (§6)
 	c.trace.deflated(len(p), m)
+	d.verbatim = false // our own compressed bytes are in the client's window now, not in ours
 	d.keep(fw, c.budget)
 	c.releaseMsgBuf()
 	c.msg, c.msgBuf = buf, bp
@@ -234,17 +278,24 @@ func (d *deflater) keep(fw *flate.Writer, b *budget) {
 	d.pool().Put(fw)
 }
 
-// release gives a kept compressor back, when the connection goes quiet or
-// ends: its next echo starts afresh.
-func (d *deflater) release(b *budget) {
-	if d == nil || d.fw == nil {
+// releaseDeflate gives a kept compressor back, when the connection goes
+// quiet or ends (its next echo starts afresh), and a compressed message
+// that was kept for an echo that never came.
+func (c *wsConn) releaseDeflate() {
+	d := c.deflate
+	if d == nil {
+		return
+	}
+	c.returnBuf(d.zmsg, d.zbuf)
+	d.zmsg, d.zbuf = nil, nil
+	if d.fw == nil {
 		return
 	}
 	d.fw.Reset(nil)
 	d.pool().Put(d.fw)
 	d.fw = nil
 	if d.fwPaid {
-		b.give(flateWriterMem, false)
+		c.budget.give(flateWriterMem, false)
 		d.fwPaid = false
 	}
 }

@@ -176,6 +176,14 @@ func (z *zClient) readMessage() testFrame {
 		return f
 	}
 	z.rsv1Messages++
+	f.payload, f.rsv = z.inflateEcho(f.payload), 0
+	return f
+}
+
+// inflateEcho inflates a compressed message from the server, with the
+// server's context unless it agreed not to take it over.
+func (z *zClient) inflateEcho(payload []byte) []byte {
+	z.t.Helper()
 	dict := z.hist
 	if z.serverNoCtx {
 		dict = nil
@@ -185,17 +193,16 @@ func (z *zClient) readMessage() testFrame {
 	if w := 1 << z.serverBits; len(dict) > w {
 		dict = dict[len(dict)-w:]
 	}
-	r := flate.NewReaderDict(io.MultiReader(bytes.NewReader(f.payload), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})), dict)
+	r := flate.NewReaderDict(io.MultiReader(bytes.NewReader(payload), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})), dict)
 	p, err := io.ReadAll(r)
 	if err != nil {
 		z.t.Fatalf("server's compressed message does not inflate: %v", err)
 	}
-	f.payload, f.rsv = p, 0
 	z.hist = append(z.hist, p...)
 	if len(z.hist) > 1<<15 {
 		z.hist = bytes.Clone(z.hist[len(z.hist)-1<<15:])
 	}
-	return f
+	return p
 }
 
 // jsonish is text like a chat's JSON messages, n bytes: compressible, and
@@ -330,6 +337,47 @@ func TestDeflateEchoIsCompressed(t *testing.T) {
 	}
 	if z.wireBytesRecv > 5*len(long) {
 		t.Errorf("echoes took %d bytes on the wire for 7 messages, 6 of %d bytes: not compressed", z.wireBytesRecv, len(long))
+	}
+}
+
+// TestDeflateEchoAsReceived: where the agreement allows it, a compressed
+// message is echoed as the very bytes it came in; where not, compressed
+// afresh. Either way the second message, which refers back to the first
+// when the client takes over context, comes back intact.
+func TestDeflateEchoAsReceived(t *testing.T) {
+	addr := deflateServer(t, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct {
+		offer    string
+		verbatim bool
+	}{
+		{"permessage-deflate", true},
+		{"permessage-deflate; client_max_window_bits", true},
+		{"permessage-deflate; client_no_context_takeover", true},
+		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", true},
+		{"permessage-deflate; server_no_context_takeover", false}, // the client refers back; we may not
+		{"permessage-deflate; server_max_window_bits=9", false},   // the client's window is larger than ours
+		{"permessage-deflate; server_max_window_bits=10; client_max_window_bits=10", true},
+	} {
+		z := dialDeflate(t, addr, c.offer)
+		for i := range 2 {
+			msg := jsonish(rng, 2000)
+			sent := z.compress(msg)
+			z.send(testFrame{fin: true, rsv: 0x40, opcode: 1, payload: sent})
+			raw, err := readServerFrameExt(z.br, true)
+			if err != nil || raw.rsv != 0x40 {
+				t.Fatalf("%q: echo %d: %v, RSV %#x", c.offer, i, err, raw.rsv)
+			}
+			// The first message compressed afresh by the same compress/flate may
+			// come out the same bytes; the second, which refers back, may not.
+			if same := bytes.Equal(raw.payload, sent); i == 1 && same != c.verbatim {
+				t.Errorf("%q: echo %d is the bytes as received: %v, want %v", c.offer, i, same, c.verbatim)
+			}
+			got := z.inflateEcho(raw.payload) // with the server's context, as a client keeps it
+			if !bytes.Equal(got, msg) {
+				t.Fatalf("%q: echo %d differs", c.offer, i)
+			}
+		}
 	}
 }
 

@@ -70,8 +70,8 @@ func (c *wsConn) waitIdle() error {
 	putReader(c.br)
 	c.br = nil
 	c.releaseMsgBuf()
-	c.releaseHeld()             // batch.go
-	c.deflate.release(c.budget) // deflate.go: a kept compressor
+	c.releaseHeld()    // batch.go
+	c.releaseDeflate() // deflate.go: a kept compressor
 	if err := c.kr.waitData(); err != nil {
 		return err
 	}

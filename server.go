@@ -342,7 +342,7 @@ func (s *server) endWS(nc net.Conn, ws *wsConn, remote string, start time.Time) 
 	}
 	ws.releaseMsgBuf()
 	ws.releaseHeld()
-	ws.deflate.release(ws.budget)
+	ws.releaseDeflate()
 	closeTCP(nc)
 }
 

@@ -379,7 +379,19 @@ func (t *tracer) inflated(compressed int, msg []byte) {
 
 // deflated says that the echo below is the message compressed.
 func (t *tracer) deflated(plain, compressed int) {
+	if t == nil || t.out == nil {
+		return // before note's arguments are boxed: off, it costs nothing
+	}
 	t.note("   permessage-deflate: the echo's %d bytes compressed to %d (00 00 ff ff cut off, RFC 7692 §7.2.1), RSV1=1", plain, compressed)
+}
+
+// echoedAsReceived says that the echo below carries the compressed bytes
+// as they came (deflate.go: newDeflater says why that is allowed).
+func (t *tracer) echoedAsReceived(compressed int) {
+	if t == nil || t.out == nil {
+		return
+	}
+	t.note("   permessage-deflate: the echo carries the %d compressed bytes as received, RSV1=1: the client's window for our messages holds what its own held, the same messages", compressed)
 }
 
 // note prints one line about the connection: the close handshake, say.

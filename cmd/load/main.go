@@ -49,6 +49,7 @@ type options struct {
 	pid      int
 	sources  string
 	serveTCP string
+	deflate  bool
 }
 
 func main() {
@@ -63,6 +64,7 @@ func main() {
 		"hold: clients that send -size bytes of a binary message in 1 MiB fragments, all but the last, and wait")
 	flag.IntVar(&o.pid, "pid", 0, "the server's PID, to read its CPU time and memory from /proc")
 	flag.StringVar(&o.sources, "sources", "auto", "local source addresses, comma-separated, or auto: 127.0.0.x as the port range needs")
+	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate as Chromium does, send -size bytes of JSON-like text compressed, inflate and check the echoes")
 	flag.StringVar(&o.serveTCP, "serve-tcp", "", "run the plain TCP echo baseline server (io.Copy) on this `host:port` instead")
 	flag.Parse()
 	if o.serveTCP != "" {
@@ -122,6 +124,9 @@ type client struct {
 	reply []byte // room for the echo's payload
 	hdr   [10]byte
 	tcp   bool
+	msg   []byte    // the message, to check inflated echoes against (-deflate)
+	zin   *inflater // -deflate: the server's compressed echoes (deflate.go)
+	z     []byte    // a compressed echo as it arrives
 }
 
 // dialer hands out local source addresses in turn, so that more
@@ -174,7 +179,16 @@ func connect(d *dialer, o options, payload []byte) (*client, error) {
 		return nil, err
 	}
 	c := &client{nc: nc, br: bufio.NewReader(nc), tcp: o.tcp, reply: make([]byte, len(payload))}
-	c.frame = maskedFrame(payload)
+	c.frame = maskedFrame(0x82, payload)
+	offer := ""
+	if o.deflate {
+		z, err := compressMessage(payload)
+		if err != nil {
+			return nil, err
+		}
+		c.frame, c.msg = maskedFrame(0xC1, z), payload // FIN, RSV1 (compressed), text
+		offer = "Sec-WebSocket-Extensions: " + deflateOffer + "\r\n"
+	}
 	if o.tcp {
 		c.reply = make([]byte, len(c.frame))
 		return c, nil
@@ -183,7 +197,7 @@ func connect(d *dialer, o options, payload []byte) (*client, error) {
 	var k [16]byte
 	rand.Read(k[:])
 	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", o.addr, base64.StdEncoding.EncodeToString(k[:]))
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n%s\r\n", o.addr, base64.StdEncoding.EncodeToString(k[:]), offer)
 	status, err := c.br.ReadString('\n')
 	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 101") {
 		nc.Close()
@@ -198,16 +212,27 @@ func connect(d *dialer, o options, payload []byte) (*client, error) {
 		if line == "\r\n" {
 			break
 		}
+		if name, value, _ := strings.Cut(line, ":"); o.deflate && strings.EqualFold(name, "Sec-WebSocket-Extensions") {
+			if c.zin, err = agreedDeflate(strings.TrimSpace(value)); err != nil {
+				nc.Close()
+				return nil, err
+			}
+		}
+	}
+	if o.deflate && c.zin == nil {
+		nc.Close()
+		return nil, errors.New("the server did not agree permessage-deflate (run it with -deflate)")
 	}
 	nc.SetDeadline(time.Time{})
 	return c, nil
 }
 
-// maskedFrame is a binary message as a client sends it: masked (RFC 6455 §5.3).
-func maskedFrame(payload []byte) []byte {
+// maskedFrame is a message as a client sends it, with first byte b0 (FIN,
+// RSV, opcode): masked (RFC 6455 §5.3).
+func maskedFrame(b0 byte, payload []byte) []byte {
 	var key [4]byte
 	rand.Read(key[:])
-	f := []byte{0x82}
+	f := []byte{b0}
 	n := len(payload)
 	switch {
 	case n <= 125:
@@ -236,6 +261,9 @@ func (c *client) echo() error {
 	if c.tcp {
 		_, err := io.ReadFull(c.br, c.reply)
 		return err
+	}
+	if c.zin != nil {
+		return c.echoDeflate()
 	}
 	got, want := 0, byte(0x2) // the first frame is binary, the rest continuations
 	for {
@@ -301,6 +329,9 @@ func openAll(d *dialer, o options, payload []byte) ([]*client, error) {
 func echoRun(o options) error {
 	payload := make([]byte, o.size)
 	rand.Read(payload)
+	if o.deflate {
+		payload = jsonText(o.size)
+	}
 	d := newDialer(o.sources, o.conns)
 	clients, err := openAll(d, o, payload)
 	if err != nil {

@@ -47,7 +47,7 @@ func TestEchoReadsFragments(t *testing.T) {
 				go io.Copy(io.Discard, srv)
 				srv.Write(tc.reply)
 			}()
-			c := &client{nc: cli, br: bufio.NewReader(cli), reply: make([]byte, len(payload)), frame: maskedFrame(payload)}
+			c := &client{nc: cli, br: bufio.NewReader(cli), reply: make([]byte, len(payload)), frame: maskedFrame(0x82, payload)}
 			err := c.echo()
 			switch {
 			case tc.err == "" && err != nil:
