@@ -16,7 +16,7 @@ import (
 	"strings"
 )
 
-// deflateOffer is Chromium's offer.
+// deflateOffer is Chromium's offer, -offer's default.
 const deflateOffer = "permessage-deflate; client_max_window_bits"
 
 // inflater is one client's side of the server's compressed echoes.

@@ -50,6 +50,8 @@ type options struct {
 	sources  string
 	serveTCP string
 	deflate  bool
+	offer    string
+	idleEcho int
 }
 
 func main() {
@@ -59,11 +61,13 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 1, "connections, each with one message in flight")
 	flag.IntVar(&o.size, "size", 16, "message payload `bytes`")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 10m)")
-	flag.StringVar(&o.mode, "mode", "echo", "echo: throughput and latency; idle: memory per open connection, before and after one 1 KiB echo each; "+
+	flag.StringVar(&o.mode, "mode", "echo", "echo: throughput and latency; idle: memory per open connection, before and after one echo each (-idle-echo); "+
 		"noread: clients that send -size messages and never read; trickle: clients that announce a 60 MiB frame (under the server's default limit), send 1000 bytes and wait; "+
 		"hold: clients that send -size bytes of a binary message in 1 MiB fragments, all but the last, and wait")
 	flag.IntVar(&o.pid, "pid", 0, "the server's PID, to read its CPU time and memory from /proc")
 	flag.StringVar(&o.sources, "sources", "auto", "local source addresses, comma-separated, or auto: 127.0.0.x as the port range needs")
+	flag.StringVar(&o.offer, "offer", deflateOffer, "with -deflate: the Sec-WebSocket-Extensions offered")
+	flag.IntVar(&o.idleEcho, "idle-echo", 1024, "-mode idle: the `bytes` of the one echo each connection makes")
 	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate as Chromium does, send -size bytes of JSON-like text compressed, inflate and check the echoes")
 	flag.StringVar(&o.serveTCP, "serve-tcp", "", "run the plain TCP echo baseline server (io.Copy) on this `host:port` instead")
 	flag.Parse()
@@ -187,7 +191,7 @@ func connect(d *dialer, o options, payload []byte) (*client, error) {
 			return nil, err
 		}
 		c.frame, c.msg = maskedFrame(0xC1, z), payload // FIN, RSV1 (compressed), text
-		offer = "Sec-WebSocket-Extensions: " + deflateOffer + "\r\n"
+		offer = "Sec-WebSocket-Extensions: " + o.offer + "\r\n"
 	}
 	if o.tcp {
 		c.reply = make([]byte, len(c.frame))
@@ -394,13 +398,16 @@ func echoRun(o options) error {
 }
 
 // idleRun measures memory per connection: idle after the handshake, then
-// after one 1 KiB echo each, then checks that every connection still echoes.
+// after one -idle-echo echo each (1 KiB), then checks that every connection still echoes.
 func idleRun(o options) error {
 	if o.pid == 0 {
 		return errors.New("-mode idle needs -pid, the server's process to measure")
 	}
-	payload := make([]byte, 1024)
+	payload := make([]byte, o.idleEcho)
 	rand.Read(payload)
+	if o.deflate {
+		payload = jsonText(o.idleEcho)
+	}
 	d := newDialer(o.sources, o.conns)
 	rss0 := procRSS(o.pid)
 	clients, err := openAll(d, o, payload)
@@ -417,8 +424,8 @@ func idleRun(o options) error {
 	}
 	time.Sleep(2 * time.Second)
 	rss2 := procRSS(o.pid)
-	fmt.Printf("after one 1 KiB echo on each, quiet again: server RSS %d KiB: %.2f KiB per connection\n",
-		rss2, float64(rss2-rss0)/float64(len(clients)))
+	fmt.Printf("after one %d-byte echo on each, quiet again: server RSS %d KiB: %.2f KiB per connection\n",
+		o.idleEcho, rss2, float64(rss2-rss0)/float64(len(clients)))
 	if err := echoAll(clients); err != nil {
 		return err
 	}

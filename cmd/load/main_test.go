@@ -60,3 +60,50 @@ func TestEchoReadsFragments(t *testing.T) {
 		})
 	}
 }
+
+// TestEchoDeflateChecksTheInflatedEcho: with -deflate an echo is accepted
+// compressed (RSV1, and inflated with the server's context) or plain, and
+// only if it is the message.
+func TestEchoDeflateChecksTheInflatedEcho(t *testing.T) {
+	msg := jsonText(1000)
+	z, err := compressMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := func(b0 byte, p []byte) []byte { return append([]byte{b0, 126, byte(len(p) >> 8), byte(len(p))}, p...) }
+	other := append([]byte(nil), msg...)
+	other[500] ^= 1
+	zOther, _ := compressMessage(other)
+	cases := []struct {
+		name  string
+		reply []byte
+		err   string
+	}{
+		{"compressed", frame(0xC1, z), ""},
+		{"plain", frame(0x81, msg), ""},
+		{"compressed, fragmented", append(frame(0x41, z[:10]), frame(0x80, z[10:])...), ""},
+		{"compressed, but not the message", frame(0xC1, zOther), "differs"},
+		{"not deflate data", frame(0xC1, []byte{0xff, 0xff, 0xff}), "does not inflate"},
+		{"binary, not text", frame(0xC2, z), "unexpected frame"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cli := net.Pipe()
+			defer cli.Close()
+			go func() {
+				defer srv.Close()
+				go io.Copy(io.Discard, srv)
+				srv.Write(tc.reply)
+			}()
+			zin, _ := agreedDeflate("permessage-deflate")
+			c := &client{nc: cli, br: bufio.NewReader(cli), msg: msg, zin: zin, frame: maskedFrame(0xC1, z)}
+			err := c.echo()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("echo: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("echo: %v, want an error with %q", err, tc.err)
+			}
+		})
+	}
+}
