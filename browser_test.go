@@ -478,6 +478,9 @@ func TestPageInChromiumDeflate(t *testing.T) {
 			t.Errorf("trace lacks %q", want)
 		}
 	}
+	if shots, err := os.MkdirTemp("", "wsecho-screenshots-"); err == nil {
+		t.Logf("screenshot: %s", page.screenshot(shots, "deflate.png"))
+	}
 	page.eval(`$("disconnect").click(); await until("the close", () => $("state").dataset.state === "closed");`, nil)
 }
 
