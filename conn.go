@@ -42,8 +42,10 @@ type wsConn struct {
 }
 
 // msgHeadroom is room kept in front of a message's payload for the echo's
-// header, so that header and payload leave in one write without a copy.
-const msgHeadroom = 10
+// header, so that header and payload leave in one write without a copy:
+// the longest header, a client's, so that a client's frame read whole
+// has its payload in place too (direct.go).
+const msgHeadroom = maxFrameHeaderLen
 
 // The ways a message can break RFC 6455, each with its close code.
 var (

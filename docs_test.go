@@ -178,7 +178,7 @@ func TestLayout(t *testing.T) {
 			t.Errorf("%s checks for a nil tracer: the hooks do that (trace.go)", file)
 		}
 	}
-	for _, file := range []string{"mask.go", "pool.go", "idle.go", "stream.go", "utf8.go", "batch.go", "budget.go", "deflate.go"} {
+	for _, file := range []string{"mask.go", "pool.go", "idle.go", "stream.go", "utf8.go", "batch.go", "budget.go", "deflate.go", "direct.go"} {
 		src, _ := os.ReadFile(file)
 		opening, _, _ := strings.Cut(string(src), "import")
 		if !strings.Contains(opening, "buys") || !strings.Contains(opening, "stands in for") {

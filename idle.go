@@ -20,8 +20,13 @@ import (
 // readiness is a connReader's wait for the socket to become readable.
 type readiness struct {
 	raw  syscall.RawConn // the socket; nil where the connection has none
-	slab *[]byte         // from slabPool: the bytes the wait read
-	pend []byte          // the part of slab not yet handed to the bufio.Reader
+	buf  *[]byte         // a message buffer from the pools (direct.go): the bytes the wait read
+	pend []byte          // the part of them not yet handed to the bufio.Reader
+
+	headLen int  // the header length expected of the next frame (direct.go)
+	class   int  // the pool of the buffer to read it into
+	whole   bool // pend is a frame's header, then its payload's start at buf[msgHeadroom]
+	mine    bool // buf became the message's buffer: it is not given back here
 
 	tryRead func(fd uintptr) bool // the read made once ready (idle_linux.go), kept as a value so a wait allocates nothing
 	n       int                   // what tryRead read
@@ -36,20 +41,9 @@ func (w *readiness) init(k *connReader, nc net.Conn) {
 	}
 }
 
-// takePending copies bytes the wait read into p, first: they came before
-// anything the socket still holds.
-func (w *readiness) takePending(p []byte) int {
-	if len(w.pend) == 0 {
-		return 0
-	}
-	n := copy(p, w.pend)
-	w.pend = w.pend[n:]
-	if len(w.pend) == 0 {
-		slabPool.Put(w.slab)
-		w.slab, w.pend = nil, nil
-	}
-	return n
-}
+// takePending hands bytes the wait read to p, first: they came before
+// anything the socket still holds (direct.go: without a copy, where it can).
+func (w *readiness) takePending(p []byte) int { return w.handOn(p) }
 
 // idle runs before each frame. Between messages with nothing buffered, the
 // connection gives its buffers back (pool.go), waits for the client's next
@@ -64,14 +58,15 @@ func (c *wsConn) idle() error {
 
 // waitIdle is idle's wait.
 func (c *wsConn) waitIdle() error {
-	if c.kr == nil {
+	if c.kr == nil || len(c.kr.wait.pend) > 0 { // bytes read by the last wait still to hand on (direct.go)
 		return nil
 	}
 	putReader(c.br)
 	c.br = nil
 	c.releaseMsgBuf()
-	c.releaseHeld()    // batch.go
-	c.releaseDeflate() // deflate.go: a kept compressor
+	c.releaseHeld()          // batch.go
+	c.releaseDeflate()       // deflate.go: a kept compressor
+	c.kr.wait.expect(&c.hdr) // direct.go: the next frame is likely of the last one's kind
 	if err := c.kr.waitData(); err != nil {
 		return err
 	}
@@ -80,7 +75,7 @@ func (c *wsConn) waitIdle() error {
 }
 
 // waitData waits until the client sends something, keeping the
-// keepalive's clock, and reads it into a slab for Read to hand on.
+// keepalive's clock, and reads it into a message buffer (direct.go) for Read to hand on.
 func (k *connReader) waitData() error {
 	if k.wait.raw == nil || k.ws == nil {
 		return nil // Read will wait, in the bufio.Reader's buffer

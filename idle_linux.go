@@ -13,12 +13,11 @@ import (
 )
 
 // readReady waits until the socket is readable, holding no buffer, then
-// reads what is there into a slab from the pool (k.wait.slab, k.wait.pend).
+// reads what is there into a buffer from the pools (k.wait.buf, k.wait.pend).
 func (k *connReader) readReady() error {
 	w := &k.wait
 	w.n, w.rerr = 0, nil
 	err := w.raw.Read(w.tryRead)
-	slab := w.slab
 	switch {
 	case err != nil: // the read deadline, or the connection closed
 	case w.rerr != nil:
@@ -27,13 +26,10 @@ func (k *connReader) readReady() error {
 		err = io.EOF
 	}
 	if err != nil {
-		if slab != nil {
-			slabPool.Put(slab)
-		}
-		w.slab = nil
+		w.release()
 		return err
 	}
-	w.pend = (*slab)[:w.n]
+	w.arrived(w.n) // direct.go
 	k.counter.received(w.n)
 	k.arrived(time.Now())
 	return nil
@@ -44,16 +40,15 @@ func (k *connReader) readReady() error {
 // as a func value, and its results are fields, so that a wait allocates nothing.
 func (k *connReader) nonblockingRead(fd uintptr) bool {
 	w := &k.wait
-	w.slab = slabPool.Get().(*[]byte)
+	b := w.readBuf() // direct.go: a message buffer, where the payload would go
 	for {
-		w.n, w.rerr = syscall.Read(int(fd), *w.slab)
+		w.n, w.rerr = syscall.Read(int(fd), b)
 		if w.rerr != syscall.EINTR {
 			break
 		}
 	}
 	if w.rerr == syscall.EAGAIN {
-		slabPool.Put(w.slab)
-		w.slab = nil
+		w.release()
 		return false // not readable yet: the poller waits, then calls again
 	}
 	return true

@@ -19,10 +19,6 @@ const readBufferSize = 4 << 10
 // readerPool holds the bufio.Readers that connections read through.
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
-// slabPool holds buffers for the first bytes after a quiet spell, read
-// before the connection takes a bufio.Reader again (idle.go).
-var slabPool = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
-
 // getReader lends a bufio.Reader reading from r.
 func getReader(r *connReader) *bufio.Reader {
 	br := readerPool.Get().(*bufio.Reader)
@@ -118,6 +114,9 @@ func (c *wsConn) readyMsgBuf() bool {
 		need = max(need, msgHeadroom+int(c.hdr.length))
 	}
 	if cap(c.msg) >= need {
+		return true
+	}
+	if c.adopt() { // direct.go: the payload's first bytes are already in a message buffer
 		return true
 	}
 	c.msg = c.msg[:0] // nothing of the last message is kept

@@ -1,0 +1,124 @@
+package main
+
+// direct.go puts the first read after a quiet spell where the message
+// will be kept. It buys a system call and a copy on messages of 4 to
+// 64 KiB (BENCH.md has the figures): the read goes into a message buffer
+// from the pools (pool.go), at the offset where a frame header of the
+// length the last frame had ends exactly where a message's payload
+// begins (msgHeadroom). When the read holds that frame's header and the
+// start of its payload and nothing beyond, the header is handed to the
+// bufio.Reader alone, and the buffer becomes the message's: the payload's
+// first bytes are already in place, and the bufio.Reader, asked for more
+// than its own size, reads the rest straight into it. The plain code it
+// stands in for is the wait reading into a 4 KiB slab, from which the
+// bufio.Reader copies, and a message buffer of its own filled by a
+// further read: what happens here too whenever the guess is wrong.
+
+// expect guesses the next frame from the last one (h): the length of its
+// header (a client's, with a masking key) and how large a buffer to read
+// it into. Between messages of one kind the guess is right.
+func (w *readiness) expect(h *frameHeader) {
+	switch h.payloadLen {
+	case 126:
+		w.headLen = 2 + 2 + 4
+	case 127:
+		w.headLen = 2 + 8 + 4
+	default:
+		w.headLen = 2 + 4
+	}
+	w.class = msgClass(msgHeadroom + int(min(h.length, 1<<30)))
+	if w.class < 0 {
+		w.class = 0 // larger than a pooled buffer: its bytes go elsewhere (stream.go) and a large read here would be one more copy
+	}
+}
+
+// readBuf takes the buffer the wait reads into, and returns where in it
+// to read: msgHeadroom less the guessed header length.
+func (w *readiness) readBuf() []byte {
+	w.buf = msgPools[w.class].Get().(*[]byte)
+	return (*w.buf)[msgHeadroom-w.headLen:]
+}
+
+// arrived notes that n bytes were read into readBuf's slice, and whether
+// they are one frame's header, of the guessed length, then the start of a
+// payload that fits the buffer and that they do not go past, large enough
+// that the bufio.Reader will pass reads of it through (readBufferSize).
+func (w *readiness) arrived(n int) {
+	w.pend = (*w.buf)[msgHeadroom-w.headLen:][:n]
+	w.whole = false
+	b := w.pend
+	if n < w.headLen || b[1]&0x80 == 0 {
+		return
+	}
+	var length uint64
+	switch b[1] & 0x7F {
+	case 126:
+		length = uint64(b[2])<<8 | uint64(b[3])
+	case 127:
+		for _, x := range b[2:10] {
+			length = length<<8 | uint64(x)
+		}
+	default:
+		length = uint64(b[1] & 0x7F)
+	}
+	hl := 2 + 4 + map126[b[1]&0x7F]
+	op := opcode(b[0] & 0x0F)
+	w.whole = hl == w.headLen && (op == opText || op == opBinary) &&
+		length >= readBufferSize && length <= uint64(cap(*w.buf)-msgHeadroom) && uint64(n-hl) <= length
+}
+
+// map126 is how many extended-length bytes follow a Payload len.
+var map126 = [128]int{126: 2, 127: 8}
+
+// handOn gives the bytes the wait read to p: none copied if p is where
+// they already are (a message buffer that adopt made of them), and, if
+// they are a whole frame's start, the header alone first, so that the
+// payload stays in place.
+func (w *readiness) handOn(p []byte) int {
+	if len(w.pend) == 0 || len(p) == 0 {
+		return 0
+	}
+	var n int
+	if &p[0] == &w.pend[0] {
+		n = min(len(p), len(w.pend))
+	} else {
+		q := w.pend
+		if left := msgHeadroom - (cap(*w.buf) - cap(q)); w.whole && left > 0 {
+			q = q[:left]
+		}
+		n = copy(p, q)
+	}
+	w.pend = w.pend[n:]
+	if len(w.pend) == 0 {
+		w.release()
+	}
+	return n
+}
+
+// release gives the buffer back to its pool, unless it became a message's.
+func (w *readiness) release() {
+	if w.buf != nil && !w.mine {
+		msgPools[msgClass(cap(*w.buf))].Put(w.buf)
+	}
+	w.buf, w.pend, w.whole, w.mine = nil, nil, false, false
+}
+
+// adopt makes the wait's buffer the message's, when it holds the current
+// frame's payload start at msgHeadroom (its header handed on, nothing of
+// it copied yet), paid from the memory budget as a message buffer is.
+func (c *wsConn) adopt() bool {
+	if c.kr == nil {
+		return false
+	}
+	w := &c.kr.wait
+	if !w.whole || len(w.pend) == 0 || &w.pend[0] != &(*w.buf)[msgHeadroom] || uint64(len(w.pend)) > c.hdr.length {
+		return false
+	}
+	c.releaseMsgBuf()
+	if !c.budget.take(cap(*w.buf)) {
+		return false
+	}
+	c.msg, c.msgBuf, w.mine = (*w.buf)[:msgHeadroom], w.buf, true
+	c.trace.note("   (read in place: the frame came after a quiet spell and its payload is already where the message is kept; direct.go)")
+	return true
+}
