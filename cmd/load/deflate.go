@@ -98,24 +98,9 @@ func (c *client) echoDeflate() error {
 	c.z = c.z[:0]
 	compressed := false
 	for first := true; ; first = false {
-		if _, err := io.ReadFull(c.br, c.hdr[:2]); err != nil {
+		n, err := c.readHead()
+		if err != nil {
 			return err
-		}
-		n := int(c.hdr[1] & 0x7F)
-		switch n {
-		case 126:
-			if _, err := io.ReadFull(c.br, c.hdr[2:4]); err != nil {
-				return err
-			}
-			n = int(c.hdr[2])<<8 | int(c.hdr[3])
-		case 127:
-			if _, err := io.ReadFull(c.br, c.hdr[2:10]); err != nil {
-				return err
-			}
-			n = 0
-			for _, b := range c.hdr[2:10] {
-				n = n<<8 | int(b)
-			}
 		}
 		op, want := c.hdr[0]&0x3F, byte(0x0)
 		if first {

@@ -271,21 +271,9 @@ func (c *client) echo() error {
 	}
 	got, want := 0, byte(0x2) // the first frame is binary, the rest continuations
 	for {
-		if _, err := io.ReadFull(c.br, c.hdr[:2]); err != nil {
+		n, err := c.readHead()
+		if err != nil {
 			return err
-		}
-		n := int(c.hdr[1] & 0x7F)
-		switch n {
-		case 126:
-			if _, err := io.ReadFull(c.br, c.hdr[2:4]); err != nil {
-				return err
-			}
-			n = int(binary.BigEndian.Uint16(c.hdr[2:4]))
-		case 127:
-			if _, err := io.ReadFull(c.br, c.hdr[2:10]); err != nil {
-				return err
-			}
-			n = int(binary.BigEndian.Uint64(c.hdr[2:10]))
 		}
 		if c.hdr[0]&0x7F != want || c.hdr[1]&0x80 != 0 || n > len(c.reply)-got {
 			return fmt.Errorf("unexpected frame %#x of %d bytes", c.hdr[0], n)
@@ -302,6 +290,27 @@ func (c *client) echo() error {
 		}
 		want = 0x0
 	}
+}
+
+// readHead reads a server frame's header into c.hdr and returns its payload length.
+func (c *client) readHead() (int, error) {
+	if _, err := io.ReadFull(c.br, c.hdr[:2]); err != nil {
+		return 0, err
+	}
+	n := int(c.hdr[1] & 0x7F)
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(c.br, c.hdr[2:4]); err != nil {
+			return 0, err
+		}
+		n = int(binary.BigEndian.Uint16(c.hdr[2:4]))
+	case 127:
+		if _, err := io.ReadFull(c.br, c.hdr[2:10]); err != nil {
+			return 0, err
+		}
+		n = int(binary.BigEndian.Uint64(c.hdr[2:10]))
+	}
+	return n, nil
 }
 
 // openAll opens n clients, 100 at a time.
