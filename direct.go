@@ -18,14 +18,7 @@ package main
 // header (a client's, with a masking key) and how large a buffer to read
 // it into. Between messages of one kind the guess is right.
 func (w *readiness) expect(h *frameHeader) {
-	switch h.payloadLen {
-	case 126:
-		w.headLen = 2 + 2 + 4
-	case 127:
-		w.headLen = 2 + 8 + 4
-	default:
-		w.headLen = 2 + 4
-	}
+	w.headLen = 2 + extendedLen[h.payloadLen&0x7F] + 4
 	w.class = msgClass(msgHeadroom + int(min(h.length, 1<<30)))
 	if w.class < 0 {
 		w.class = 0 // larger than a pooled buffer: its bytes go elsewhere (stream.go) and a large read here would be one more copy
@@ -61,14 +54,15 @@ func (w *readiness) arrived(n int) {
 	default:
 		length = uint64(b[1] & 0x7F)
 	}
-	hl := 2 + 4 + map126[b[1]&0x7F]
+	hl := 2 + extendedLen[b[1]&0x7F] + 4
 	op := opcode(b[0] & 0x0F)
 	w.whole = hl == w.headLen && (op == opText || op == opBinary) &&
 		length >= readBufferSize && length <= uint64(cap(*w.buf)-msgHeadroom) && uint64(n-hl) <= length
 }
 
-// map126 is how many extended-length bytes follow a Payload len.
-var map126 = [128]int{126: 2, 127: 8}
+// extendedLen is how many bytes of extended payload length follow a
+// Payload len (RFC 6455 §5.2): 2 after 126, 8 after 127, none otherwise.
+var extendedLen = [128]int{126: 2, 127: 8}
 
 // handOn gives the bytes the wait read to p: none copied if p is where
 // they already are (a message buffer that adopt made of them), and, if
