@@ -34,7 +34,7 @@ type request struct {
 	origin      string // Origin: "null" for a page opened from disk
 	lastEventID string // Last-Event-ID: where a reconnecting EventSource left off (push.go)
 	protocol    string // Sec-WebSocket-Protocol: offered subprotocols (we choose none)
-	extensions  string // Sec-WebSocket-Extensions: offered extensions (we accept none)
+	extensions  string // Sec-WebSocket-Extensions: offered extensions (-deflate may accept one, extensions.go)
 	hasBody     bool   // Content-Length other than 0, or Transfer-Encoding: a body follows the head
 	head        []byte // the request head exactly as received, for -trace and the inspector
 }
