@@ -67,6 +67,8 @@ func statusText(status int) string {
 		return "Forbidden"
 	case 405:
 		return "Method Not Allowed"
+	case 409:
+		return "Conflict"
 	case 426:
 		return "Upgrade Required"
 	case 431:

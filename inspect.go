@@ -12,13 +12,18 @@ package main
 // The page makes T, at least 128 random bits, so only it can read its own
 // connection's bytes. A connection without a token costs nothing here:
 // its tracer hooks (trace.go) are nil. A slow or vanished stream reader
-// never slows the echo: events wait in a small queue, and past it they
-// are dropped, with a note in the stream saying how many.
+// never slows the echo: events (inspectevents.go) wait in a queue bounded
+// in bytes, and what does not fit is dropped, with a note in the stream
+// saying how many.
+//
+// What a token costs the server is bounded whatever its client sends. The
+// page opens its stream before its WebSocket; a client that never opens
+// one gets a queue of inspectEarlyBytes, room for the handshake and a few
+// frames, and nothing more is kept for it. Once a stream reads the token,
+// the queue may hold inspectQueueBytes, and the stream, while it writes a
+// batch, holds one more copy of it, in its chunk (serveInspect).
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,14 +31,23 @@ import (
 	"time"
 )
 
-// inspectPreview is how many payload bytes a frame event shows.
-const inspectPreview = 64
+// inspectEarlyBytes bounds the queue of a token no stream reads (yet, or
+// any more): the handshake event, at most handshakeEventMax bytes, and a
+// few frame events, of under 600 bytes each. A page's stream is open
+// before its WebSocket is, so only a client without one is held to this.
+const inspectEarlyBytes = 8 << 10
 
-// maxInspectQueue is how many events wait for a stream reader: enough for
-// a page that sends a hundred messages at once. With frame events of under
-// 600 bytes and the handshake (at most -max-header-bytes, twice), an
-// inspected connection holds at most about 170 KiB here.
-const maxInspectQueue = 256
+// inspectQueueBytes bounds the queue of a token a stream reads: room for
+// a hundred frame events of under 600 bytes each (a page's fifty messages
+// sent at once, and their echoes) while the stream writes the batch
+// before them.
+const inspectQueueBytes = 64 << 10
+
+// inspectCloseRoom is kept free in the queue for the close event, the
+// connection's last, which tells the page how it ended: every other event
+// must leave it. A close event, with the dropped note that may go before
+// it, is smaller: its reason, name and side are cut to fit (closeEvent).
+const inspectCloseRoom = 1 << 10
 
 // inspectKeepAlive is how often an idle stream sends a comment line, so
 // that proxies and the browser see it is alive.
@@ -45,11 +59,11 @@ type inspection struct {
 	wake  chan struct{} // a new event, or the connection's end (capacity 1)
 
 	mu        sync.Mutex
-	events    [][]byte // formatted SSE events waiting for the stream
-	dropped   int      // events dropped since the last note, the queue being full
-	connected bool     // a WebSocket uses the token (only the first one does)
-	connDone  bool     // that connection has ended: the stream ends once it has sent all
-	streaming bool     // a stream reads the token (only one may)
+	queue     []byte // formatted SSE events waiting for the stream, in order: inspectEarlyBytes at most (length and capacity) until a stream reads the token, inspectQueueBytes after
+	dropped   int    // events dropped since the last note, for want of room in the queue
+	connected bool   // a WebSocket uses the token (only the first one does)
+	connDone  bool   // that connection has ended: the stream ends once it has sent all
+	streaming bool   // a stream reads the token (only one may)
 }
 
 // inspector holds the inspections by token.
@@ -143,98 +157,57 @@ func (x *inspection) signal() {
 	}
 }
 
-// send queues one event, or counts it dropped if the queue is full.
-func (x *inspection) send(event string, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
+// queueLimit is how many bytes the queue may hold now (x.mu held). A
+// queue that grew while a stream read it keeps its events if the stream
+// leaves; it takes no more until it is under the smaller bound.
+func (x *inspection) queueLimit() int {
+	if x.streaming {
+		return inspectQueueBytes
+	}
+	return inspectEarlyBytes
+}
+
+// push queues one formatted event, or counts it dropped if it does not
+// fit in the queue's bound, less room that only the close event may use.
+// The first event that fits after some were dropped goes after a note
+// saying how many, so the stream tells the drops where they happened.
+// The queue is made with inspectEarlyBytes, all of a queue no stream
+// reads may hold, and past that grows by doubling, never past its bound;
+// e is copied: the caller may format it in a buffer of its own.
+func (x *inspection) push(e []byte, room int) {
+	var nb [48]byte
+	x.mu.Lock()
+	var note []byte
+	if x.dropped > 0 {
+		note = appendDropped(nb[:0], x.dropped)
+	}
+	limit := x.queueLimit()
+	need := len(note) + len(e)
+	if len(x.queue)+need > limit-room {
+		x.dropped++
+		x.mu.Unlock()
 		return
 	}
-	e := make([]byte, 0, len(event)+len(data)+16)
-	e = append(e, "event: "...)
-	e = append(e, event...)
-	e = append(e, "\ndata: "...)
-	e = append(e, data...)
-	e = append(e, "\n\n"...)
-	x.mu.Lock()
-	if len(x.events) >= maxInspectQueue {
-		x.dropped++
-	} else {
-		x.events = append(x.events, e)
+	if cap(x.queue)-len(x.queue) < need {
+		q := make([]byte, len(x.queue), min(max(2*cap(x.queue), len(x.queue)+need, inspectEarlyBytes), limit))
+		copy(q, x.queue)
+		x.queue = q
 	}
+	x.queue = append(append(x.queue, note...), e...)
+	x.dropped = 0
+	streaming := x.streaming
 	x.mu.Unlock()
-	x.signal()
-}
-
-// handshakeEvent reports the request head as received and the response as sent.
-func (x *inspection) handshakeEvent(req *request, response []byte) {
-	sum := sha1.Sum([]byte(req.key + websocketGUID))
-	x.send("handshake", map[string]string{
-		"request":  string(req.head),
-		"key":      req.key,
-		"guid":     websocketGUID,
-		"sha1":     hex.EncodeToString(sum[:]),
-		"accept":   acceptKey(req.key),
-		"response": string(response),
-	})
-}
-
-// frameEvent is one frame, in either direction, as the page draws it.
-type frameEvent struct {
-	Dir           string `json:"dir"`
-	Header        string `json:"header"`
-	Fin           bool   `json:"fin"`
-	Rsv1          bool   `json:"rsv1"`
-	Rsv2          bool   `json:"rsv2"`
-	Rsv3          bool   `json:"rsv3"`
-	Opcode        int    `json:"opcode"`
-	Mask          bool   `json:"mask"`
-	Length        uint64 `json:"length"`
-	MaskingKey    string `json:"maskingKey"`
-	PayloadMasked string `json:"payloadMasked"`
-	Payload       string `json:"payload"`
-	Truncated     bool   `json:"truncated"`
-}
-
-// frameIn reports a client's frame: its header re-encoded exactly as it
-// came (the length in the form the client chose), and the first payload
-// bytes, unmasked as the server read them and masked again as they came.
-func (x *inspection) frameIn(h *frameHeader, unmasked []byte) {
-	hdr := clientHeaderBytes(h) // trace.go
-	key := ""
-	masked := append([]byte(nil), unmasked...)
-	if h.mask {
-		key = hex.EncodeToString(h.maskingKey[:])
-		maskBytesSimple(h.maskingKey, 0, masked)
+	if streaming { // else nobody waits: a stream, when it comes, takes the queue first
+		x.signal()
 	}
-	x.send("frame", frameEvent{Dir: "in", Header: hex.EncodeToString(hdr), Fin: h.fin, Rsv1: h.rsv1, Rsv2: h.rsv2,
-		Rsv3: h.rsv3, Opcode: int(h.opcode), Mask: h.mask, Length: h.length, MaskingKey: key,
-		PayloadMasked: hex.EncodeToString(masked), Payload: hex.EncodeToString(unmasked),
-		Truncated: uint64(len(unmasked)) < h.length})
 }
 
-// frameOut reports a server frame from its bytes (header and payload, or
-// a streamed echo's header and first piece). A server frame is unmasked.
-func (x *inspection) frameOut(frame []byte) {
-	b0, b1 := frame[0], frame[1]
-	n, hl := serverFrameLen(frame)
-	p := frame[hl:min(len(frame), hl+inspectPreview)]
-	x.send("frame", frameEvent{Dir: "out", Header: hex.EncodeToString(frame[:hl]), Fin: b0&0x80 != 0,
-		Rsv1: b0&0x40 != 0, Rsv2: b0&0x20 != 0, Rsv3: b0&0x10 != 0, Opcode: int(b0 & 0x0F), Mask: b1&0x80 != 0,
-		Length: n, PayloadMasked: hex.EncodeToString(p), Payload: hex.EncodeToString(p),
-		Truncated: uint64(len(p)) < n})
-}
-
-// inflatedEvent reports what a compressed message (RSV1, deflate.go)
-// inflated to: its length and first bytes, for the page to compare with
-// what it sent, since the frames carried the message compressed.
-func (x *inspection) inflatedEvent(compressed int, msg []byte) {
-	x.send("inflated", map[string]any{"compressed": compressed, "length": len(msg),
-		"payload": hex.EncodeToString(msg[:min(len(msg), inspectPreview)])})
-}
-
-// closeEvent reports how the connection ended: code, reason, who closed first.
-func (x *inspection) closeEvent(code closeCode, reason, by string) {
-	x.send("close", map[string]any{"code": int(code), "name": code.String(), "reason": reason, "by": by})
+// appendDropped appends the note that n events were dropped, which the
+// page shows in its log.
+func appendDropped(b []byte, n int) []byte {
+	b = append(b, "event: dropped\ndata: "...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, "\n\n"...)
 }
 
 // openInspect claims the stream of the token in req's query, or says why not.
@@ -254,7 +227,10 @@ func (s *server) openInspect(req *request) (*inspection, *httpError) {
 }
 
 // serveInspect streams x's events until its connection has ended and all
-// were sent, the client leaves, or the server shuts down.
+// were sent, the client leaves, or the server shuts down. Each time it
+// copies the whole queue, and the note of what was dropped since, into a
+// buffer of its own, empties the queue and writes the copy: the connection
+// fills the queue again meanwhile, and waits for nothing.
 func (s *server) serveInspect(p *pushConn, req *request, x *inspection) error {
 	defer func() {
 		x.mu.Lock()
@@ -271,21 +247,36 @@ func (s *server) serveInspect(p *pushConn, req *request, x *inspection) error {
 	gone := p.watchClient()
 	keepAlive := time.NewTicker(inspectKeepAlive)
 	defer keepAlive.Stop()
+	var out []byte // the batch being written, in its chunk if the stream is chunked
 	for {
+		var nb [48]byte
 		x.mu.Lock()
-		events, dropped, done := x.events, x.dropped, x.connDone
-		x.events, x.dropped = nil, 0
+		var note []byte
+		if x.dropped > 0 {
+			note = appendDropped(nb[:0], x.dropped)
+		}
+		out = out[:0]
+		if n := len(x.queue) + len(note); n > 0 && p.chunked {
+			out = append(strconv.AppendInt(out, int64(n), 16), "\r\n"...)
+		}
+		out = append(append(out, x.queue...), note...)
+		if cap(x.queue) > inspectEarlyBytes { // a burst's queue is not kept for a quiet connection
+			x.queue = nil
+		} else {
+			x.queue = x.queue[:0]
+		}
+		x.dropped = 0
+		done := x.connDone
 		x.mu.Unlock()
-		var out []byte
-		if dropped > 0 {
-			out = append(out, "event: dropped\ndata: "+strconv.Itoa(dropped)+"\n\n"...)
-		}
-		for _, e := range events {
-			out = append(out, e...)
-		}
 		if len(out) > 0 {
-			if err := p.write(p.chunk(string(out))); err != nil {
+			if p.chunked {
+				out = append(out, "\r\n"...)
+			}
+			if err := p.write(out); err != nil {
 				return err
+			}
+			if cap(out) > inspectEarlyBytes { // nor the copy
+				out = nil
 			}
 		}
 		if done { // its connection sends nothing after its end: all was sent above

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,13 @@ type inspectEvent struct {
 func openInspectStream(t *testing.T, addr, token string) (*http.Response, chan inspectEvent) {
 	t.Helper()
 	_, br := rawConn(t, addr, "GET /inspect?token="+token+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	return readInspectStream(t, br)
+}
+
+// readInspectStream reads an inspector stream's response from br, and
+// returns its events as openInspectStream does.
+func readInspectStream(t *testing.T, br *bufio.Reader) (*http.Response, chan inspectEvent) {
+	t.Helper()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -91,10 +99,11 @@ func wantFields(t *testing.T, e inspectEvent, name string, want map[string]any) 
 
 const testToken = "0123456789abcdefABCDEF_-x"
 
-// dialPath opens a WebSocket on path, closed when the test ends.
-func dialPath(t *testing.T, addr, path string) *testClient {
+// dialPath opens a WebSocket on path, with the extra header lines,
+// closed when the test ends.
+func dialPath(t *testing.T, addr, path string, extra ...string) *testClient {
 	t.Helper()
-	c, err := dialWS(addr, path)
+	c, err := dialWS(addr, path, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +205,7 @@ func TestInspectStalledReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetReadBuffer(4096) // the reader stalls soon
-	}
-	io.WriteString(nc, "GET /inspect?token="+testToken+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.WriteString(nc, "GET /inspect?token="+testToken+" HTTP/1.1\r\nHost: x\r\n\r\n") // and read nothing, for now
 	waitFor(t, "the stream is open", func() bool { return plainCount(srv) == 1 })
 	c := dialPath(t, addr, "/?inspect="+testToken)
 	msg := strings.Repeat("x", 100)
@@ -210,34 +216,6 @@ func TestInspectStalledReader(t *testing.T) {
 	}
 	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("10,000 echoes took %v with a stalled stream", d)
-	}
-}
-
-// TestInspectDropsWithANote: past its queue, an inspection drops events
-// rather than wait for its reader, and its stream then says how many.
-func TestInspectDropsWithANote(t *testing.T) {
-	srv := newServer(config{inspect: true}, nil)
-	x := srv.inspector.get(testToken)
-	for i := range maxInspectQueue + 44 {
-		x.send("frame", map[string]int{"n": i})
-	}
-	x.mu.Lock()
-	queued, dropped := len(x.events), x.dropped
-	x.mu.Unlock()
-	if queued != maxInspectQueue || dropped != 44 {
-		t.Fatalf("%d queued, %d dropped; want %d and 44", queued, dropped, maxInspectQueue)
-	}
-	srv.inspector.detach(x)
-	server, client := net.Pipe()
-	defer client.Close()
-	req := &request{method: "GET", minor: 1}
-	go func() {
-		srv.serveInspect(&pushConn{s: srv, nc: server}, req, x)
-		server.Close()
-	}()
-	all, _ := io.ReadAll(client)
-	if !strings.Contains(string(all), "event: dropped\ndata: 44\n\n") || strings.Count(string(all), "event: frame") != maxInspectQueue {
-		t.Fatalf("the stream does not say that 44 events were dropped, or lacks the %d queued:\n%.300s", maxInspectQueue, all)
 	}
 }
 
@@ -253,5 +231,302 @@ func TestInspectOff(t *testing.T) {
 	c.send(text("still echoed"))
 	if f := c.read(); string(f.payload) != "still echoed" {
 		t.Fatalf("got %q", f.payload)
+	}
+}
+
+// inspectionOf is the server's inspection for token, or nil.
+func inspectionOf(srv *server, token string) *inspection {
+	srv.inspector.mu.Lock()
+	defer srv.inspector.mu.Unlock()
+	return srv.inspector.m[token]
+}
+
+// queueState is what x holds: the bytes queued and the capacity they
+// take, the events queued, and how many were dropped, those its queue's
+// notes tell of and those no note tells of yet.
+func queueState(x *inspection) (queued, capacity, events, dropped int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for e := range strings.SplitAfterSeq(string(x.queue), "\n\n") {
+		if n, ok := strings.CutPrefix(e, "event: dropped\ndata: "); ok {
+			k, _ := strconv.Atoi(strings.TrimSpace(n))
+			dropped += k
+		} else if e != "" {
+			events++
+		}
+	}
+	return len(x.queue), cap(x.queue), events, dropped + x.dropped
+}
+
+// queuedText is the events x's queue holds, as the stream will send them.
+func queuedText(x *inspection) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return string(x.queue)
+}
+
+// pingPayload is a ping's largest payload, 125 bytes (RFC 6455 §5.5).
+var pingPayload = strings.Repeat("p", 125)
+
+// TestInspectBoundedWithoutStream: a connection with a token that no
+// stream reads, a head of some 8,000 bytes, nearly all "<" (which
+// encoding/json would make six bytes each), and 130 pings of 125 bytes
+// keeps at most inspectEarlyBytes queued: the handshake, cut short and
+// saying so, and a few frames. A stream that opens then gets them, and
+// how many were dropped.
+func TestInspectBoundedWithoutStream(t *testing.T) {
+	addr, srv := startServer(t, nil)
+	head := upgradeRequestPath(addr, "/?inspect="+testToken, "dGhlIHNhbXBsZSBub25jZQ==")
+	pad := "X-Pad: " + strings.Repeat("<", 8000-len(head)) + "\r\n" // the head stays under -max-header-bytes, 8192
+	head = upgradeRequestPath(addr, "/?inspect="+testToken, "dGhlIHNhbXBsZSBub25jZQ==", pad)
+	c := dialPath(t, addr, "/?inspect="+testToken, pad)
+	const pings = 130
+	for range pings {
+		c.send(ping(pingPayload))
+		if f := c.read(); f.opcode != 0xA {
+			t.Fatalf("opcode %#x; want a pong", f.opcode)
+		}
+	}
+	x := inspectionOf(srv, testToken)
+	made := 1 + 2*pings // the handshake, each ping and its pong
+	waitFor(t, "every event is queued or counted dropped", func() bool {
+		_, _, events, dropped := queueState(x)
+		return events+dropped >= made
+	})
+	queued, capacity, events, dropped := queueState(x)
+	if queued > inspectEarlyBytes || capacity > inspectEarlyBytes || dropped == 0 {
+		t.Fatalf("%d bytes queued in %d, %d events, %d dropped; want at most %d bytes, and some dropped",
+			queued, capacity, events, dropped, inspectEarlyBytes)
+	}
+	if raw := queuedText(x); !strings.Contains(raw, strings.Repeat("<", 100)) {
+		t.Fatalf("the queued handshake does not show \"<\" as one byte:\n%.300s", raw)
+	}
+
+	_, stream := openInspectStream(t, addr, testToken)
+	e := nextEvent(t, stream)
+	wantFields(t, e, "handshake", map[string]any{"truncated": true, "requestLength": len(head), "key": "dGhlIHNhbXBsZSBub25jZQ=="})
+	if req := e.data["request"].(string); !strings.HasPrefix(head, req) || len(req) < inspectRequestShown/2 {
+		t.Fatalf("the handshake shows %d bytes, not the head's start", len(req))
+	}
+	frames := 0
+	for e = nextEvent(t, stream); e.name == "frame"; e = nextEvent(t, stream) {
+		frames++
+	}
+	wantFields(t, e, "dropped", map[string]any{"value": made - 1 - frames})
+	c.send(closeFrame(1000, "bye"))
+	c.expectCloseReply(1000)
+	nextEvent(t, stream) // the Close frame in
+	nextEvent(t, stream) // and ours out
+	wantFields(t, nextEvent(t, stream), "close", map[string]any{"code": 1000, "reason": "bye", "by": "client"})
+}
+
+// TestInspectStalledStreamBounded: a stream that stops reading holds its
+// connection's queue to inspectQueueBytes; what does not fit is dropped,
+// and when the stream reads again it says how many, so that the events it
+// carries and the numbers in its notes add up to every event made. The
+// stream's socket buffers fill first, and then the queue.
+func TestInspectStalledStreamBounded(t *testing.T) {
+	addr, srv := startServer(t, func(c *config) { c.writeTimeout = time.Minute }) // the stalled stream waits, not dies
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	io.WriteString(nc, "GET /inspect?token="+testToken+" HTTP/1.1\r\nHost: x\r\n\r\n") // and read nothing, for now
+	waitFor(t, "the stream is open", func() bool {
+		x := inspectionOf(srv, testToken)
+		if x == nil {
+			return false
+		}
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		return x.streaming
+	})
+	x := inspectionOf(srv, testToken)
+	c := dialPath(t, addr, "/?inspect="+testToken)
+	pings := 0
+	for {
+		c.send(ping(pingPayload))
+		c.read()
+		pings++
+		queued, capacity, _, dropped := queueState(x)
+		if queued > inspectQueueBytes || capacity > inspectQueueBytes {
+			t.Fatalf("after %d pings, %d bytes queued in %d; want at most %d", pings, queued, capacity, inspectQueueBytes)
+		}
+		if dropped > 0 {
+			break
+		}
+		if pings == 100000 {
+			t.Fatal("100,000 pings and the stalled stream's queue has dropped nothing")
+		}
+	}
+	t.Logf("the queue dropped its first event after %d pings", pings)
+	c.send(closeFrame(1000, ""))
+	c.expectCloseReply(1000)
+	made := 1 + 2*pings + 2 + 1 // the handshake, pings and pongs, the two Close frames, the close event
+
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	_, events := readInspectStream(t, bufio.NewReader(nc))
+	shown, dropped, notes := 0, 0, 0
+	last := ""
+	for e := range events {
+		if e.name == "dropped" {
+			n, _ := strconv.Atoi(fmt.Sprint(e.data["value"]))
+			dropped += n
+			notes++
+		} else {
+			shown++
+		}
+		last = e.name
+	}
+	if notes == 0 || shown+dropped != made || last != "close" {
+		t.Fatalf("the stream carried %d events and %d notes of %d dropped, ending with %q; want notes, %d in all, the close last",
+			shown, notes, dropped, last, made)
+	}
+}
+
+// TestInspectSecondStreamConflict: a token has one stream; a second one
+// is refused with 409 Conflict (RFC 9110 §15.5.10).
+func TestInspectSecondStreamConflict(t *testing.T) {
+	addr, _ := startServer(t, nil)
+	if resp, _ := openInspectStream(t, addr, testToken); resp.StatusCode != 200 {
+		t.Fatalf("the first stream: %s", resp.Status)
+	}
+	_, br := rawConn(t, addr, "GET /inspect?token="+testToken+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	if line, err := br.ReadString('\n'); line != "HTTP/1.1 409 Conflict\r\n" {
+		t.Fatalf("the second stream: %q (%v); want HTTP/1.1 409 Conflict", line, err)
+	}
+}
+
+// TestInspectHandshakeWorstCase: a head of control bytes, which JSON
+// writes as six bytes each, a byte that is not UTF-8, and a key as long,
+// make a handshake event that still fits in the early queue with room
+// for the close event: cut short, saying so, and valid JSON.
+func TestInspectHandshakeWorstCase(t *testing.T) {
+	for _, fill := range []string{"\x01", "<", "\xff", "\"", "é"} {
+		srv := newServer(config{inspect: true}, nil)
+		x := srv.inspector.attach(testToken)
+		head := "GET /?inspect=" + testToken + " HTTP/1.1\r\nX: " + strings.Repeat(fill, 64<<10) + "\r\n\r\n"
+		x.handshakeEvent(&request{head: []byte(head), key: strings.Repeat(fill, 8<<10)}, []byte(strings.Repeat(fill, 8<<10)))
+		queued, _, events, dropped := queueState(x)
+		if events != 1 || queued > handshakeEventMax || handshakeEventMax > inspectEarlyBytes-inspectCloseRoom {
+			t.Fatalf("fill %q: a handshake event of %d bytes (%d events, %d dropped); want one of at most %d, under %d",
+				fill, queued, events, dropped, handshakeEventMax, inspectEarlyBytes-inspectCloseRoom)
+		}
+		data, _ := strings.CutPrefix(strings.TrimSuffix(queuedText(x), "\n\n"), "event: handshake\ndata: ")
+		var h struct {
+			Request   string
+			Truncated bool
+		}
+		if err := json.Unmarshal([]byte(data), &h); err != nil || !h.Truncated ||
+			!strings.HasPrefix(strings.Map(func(r rune) rune { return r }, head), h.Request) || len(h.Request) < inspectRequestShown/6 {
+			t.Fatalf("fill %q: %v, truncated %v, request %.40q", fill, err, h.Truncated, h.Request)
+		}
+	}
+}
+
+// TestInspectJSONStrings: appendJSONString writes what encoding/json
+// reads back as the string, every byte that is not UTF-8 as U+FFFD, and
+// when cut short, a prefix of it within the limit.
+func TestInspectJSONStrings(t *testing.T) {
+	var all []byte
+	for b := range 256 {
+		all = append(all, byte(b))
+	}
+	for _, s := range []string{"", "plain", string(all), "é中😀<>&\"\\\u2028", "\xe4\xb8", strings.Repeat("\x01é", 300)} {
+		want := strings.Map(func(r rune) rune { return r }, s)
+		for _, limit := range []int{0, 1, 5, 7, 100, 1 << 20} {
+			b, cut := appendJSONString([]byte("x"), s, limit)
+			var got string
+			if err := json.Unmarshal(b[1:], &got); err != nil || len(b)-3 > limit || !strings.HasPrefix(want, got) ||
+				cut != (got != want) || b[0] != 'x' {
+				t.Fatalf("%.20q, limit %d: %q (cut %v, %v); want a prefix of %.20q within the limit", s, limit, b, cut, err, want)
+			}
+		}
+	}
+}
+
+// TestInspectDropsWithANote: past its bound, an inspection drops events
+// rather than wait for its reader, keeps room for the close event, and
+// its stream says how many it dropped, where it dropped them.
+func TestInspectDropsWithANote(t *testing.T) {
+	srv := newServer(config{inspect: true}, nil)
+	x := srv.inspector.attach(testToken)
+	frame := append([]byte{0x82, 126, 0x01, 0x00}, make([]byte, 256)...) // a binary echo of 256 bytes
+	const sent = 100
+	for range sent {
+		x.frameOut(frame)
+	}
+	x.closeEvent(closeNormalClosure, "bye", "client")
+	queued, capacity, events, dropped := queueState(x)
+	if queued > inspectEarlyBytes || capacity > inspectEarlyBytes || events+dropped != sent+1 || dropped == 0 {
+		t.Fatalf("%d bytes queued in %d, %d events, %d dropped; want at most %d bytes, %d events in all",
+			queued, capacity, events, dropped, inspectEarlyBytes, sent+1)
+	}
+	srv.inspector.detach(x)
+	server, client := net.Pipe()
+	defer client.Close()
+	req := &request{method: "GET", minor: 1}
+	go func() {
+		srv.serveInspect(&pushConn{s: srv, nc: server}, req, x)
+		server.Close()
+	}()
+	all, _ := io.ReadAll(client)
+	want := fmt.Sprintf("event: dropped\ndata: %d\n\nevent: close\ndata: ", dropped)
+	if got := strings.Count(string(all), "event: frame"); got != sent-dropped || !strings.Contains(string(all), want) {
+		t.Fatalf("the stream has %d frames, and no note of %d dropped just before the close:\n%s", got, dropped, all)
+	}
+}
+
+// benchDropping says whether x has dropped an event since its last note.
+func benchDropping(x *inspection) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.dropped > 0
+}
+
+// benchDrain empties x's queue, as a stream that keeps up does.
+func benchDrain(x *inspection) {
+	x.mu.Lock()
+	x.queue, x.dropped = x.queue[:0], 0
+	x.mu.Unlock()
+}
+
+// BenchmarkInspectedPing is the inspector's part of an inspected ping of
+// 125 bytes, as the server does it: the ping's event as read, and the
+// pong's as written. "kept": a stream keeps up and empties the queue every
+// time; "dropped": nobody reads and the queue is full, as for a client
+// that asks to be inspected and never opens the stream: every event is
+// made and then counted as dropped.
+func BenchmarkInspectedPing(b *testing.B) {
+	payload := make([]byte, 125)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	h := frameHeader{fin: true, opcode: opPing, mask: true, payloadLen: 125, length: 125, maskingKey: [4]byte{0x37, 0xfa, 0x21, 0x3d}}
+	pong := append([]byte{0x8A, 125}, payload...)
+	for _, mode := range []string{"kept", "dropped"} {
+		b.Run(mode, func(b *testing.B) {
+			srv := newServer(config{inspect: true}, nil)
+			x := srv.inspector.attach(testToken)
+			tr := &tracer{insp: x}
+			ping := func() {
+				tr.payload(0, payload)
+				tr.frameIn(&h, nil)
+				tr.frameOut(pong)
+			}
+			if mode == "dropped" {
+				for !benchDropping(x) {
+					ping()
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				ping()
+				if mode == "kept" {
+					benchDrain(x)
+				}
+			}
+		})
 	}
 }

@@ -218,13 +218,22 @@ func (t *tracer) printFrameIn(h *frameHeader, err error) {
 // clientHeaderBytes lays out a client frame's header again as it came: the
 // length in the form the client chose, then the key.
 func clientHeaderBytes(h *frameHeader) []byte {
-	b0 := byte(h.opcode)
+	return appendClientHeader(make([]byte, 0, maxFrameHeaderLen), h)
+}
+
+// appendClientHeader is clientHeaderBytes appended to hdr, which the
+// inspector keeps on its stack (inspect.go:frameIn).
+func appendClientHeader(hdr []byte, h *frameHeader) []byte {
+	b0, b1 := byte(h.opcode), h.payloadLen
 	for i, bit := range []bool{h.fin, h.rsv1, h.rsv2, h.rsv3} {
 		if bit {
 			b0 |= 0x80 >> i
 		}
 	}
-	hdr := []byte{b0, h.payloadLen}
+	if h.mask {
+		b1 |= 0x80
+	}
+	hdr = append(hdr, b0, b1)
 	switch h.payloadLen {
 	case 126:
 		hdr = binary.BigEndian.AppendUint16(hdr, uint16(h.length))
@@ -232,7 +241,6 @@ func clientHeaderBytes(h *frameHeader) []byte {
 		hdr = binary.BigEndian.AppendUint64(hdr, h.length)
 	}
 	if h.mask {
-		hdr[1] |= 0x80
 		hdr = append(hdr, h.maskingKey[:]...)
 	}
 	return hdr
