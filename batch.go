@@ -84,28 +84,11 @@ func (c *wsConn) releaseHeld() {
 
 // nextFrameAnswered says whether the next frame is already in br whole and
 // is one the server will write an answer to: anything with FIN set but a
-// pong (a fragment that does not end its message gets no answer yet).
+// pong (a fragment that does not end its message gets no answer yet), of
+// under 64 KiB (a larger one is no batch's).
 func nextFrameAnswered(br *bufio.Reader) bool {
 	n := br.Buffered()
-	if n < 2 {
-		return false
-	}
 	b, _ := br.Peek(min(n, maxFrameHeaderLen))
-	if b[0]&0x80 == 0 || opcode(b[0]&0x0F) == opPong {
-		return false
-	}
-	hl, length := 2, int(b[1]&0x7F)
-	switch length {
-	case 126:
-		if len(b) < 4 {
-			return false
-		}
-		hl, length = 4, int(b[2])<<8|int(b[3])
-	case 127:
-		return false // 64 KiB or more: not a batch's
-	}
-	if b[1]&0x80 != 0 {
-		hl += 4 // the masking key
-	}
-	return n >= hl+length
+	hl, length, ok := frameSize(b) // frame.go
+	return ok && b[0]&0x80 != 0 && opcode(b[0]&0x0F) != opPong && length < 1<<16 && uint64(n-hl) >= length
 }

@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"io"
+	"sync/atomic"
 )
 
 // wsConn is one connection after the upgrade.
@@ -20,12 +21,14 @@ type wsConn struct {
 	scratch [maxFrameHeaderLen]byte // its header bytes
 	ctrl    [2 + 125]byte           // a control frame: room for the reply's header, then the payload
 
-	msgOp   opcode  // opText or opBinary while a message is open, 0 between messages
-	msg     []byte  // msgHeadroom bytes, then the payload of the message so far
-	msgBuf  *[]byte // the pooled buffer behind msg (pool.go), nil if it has none
-	checked int     // how much of a text message is known to be valid UTF-8 (utf8.go)
-	zipped  bool    // the message came compressed: RSV1 on its first frame (deflate.go)
-	budget  *budget // the server's memory budget for message buffers (budget.go); nil: none
+	msgOp   opcode       // opText or opBinary while a message is open, 0 between messages
+	msg     []byte       // msgHeadroom bytes, then the payload of the message so far
+	msgBuf  *[]byte      // the pooled buffer behind msg (pool.go), nil if it has none
+	checked int          // how much of a text message is known to be valid UTF-8 (utf8.go)
+	zipped  bool         // the message came compressed: RSV1 on its first frame (deflate.go)
+	budget  *budget      // the server's memory budget for message buffers (budget.go); nil: none
+	held    atomic.Int64 // the bytes of it this connection holds (read by others: evictFor)
+	evicted atomic.Bool  // the budget closes this connection with 1013 to make room (budget.go:evictFor)
 
 	out  frameWriter // the sending side (write.go)
 	peer peerClose   // what the client's Close said (close.go)
@@ -65,6 +68,7 @@ func newWSConn(br *bufio.Reader, w io.Writer, maxMessage int64) *wsConn {
 // closing handshake, the *closeError it closed the connection with (the
 // Close frame with its code is already sent), or the I/O error that ended it.
 func (c *wsConn) serve() error {
+	defer c.deflate.end(c.budget) // deflate.go: the client's window, paid for in the handshake
 	err := c.readFrames()
 	c.fail(err)
 	return err

@@ -32,11 +32,23 @@ package main
 //     only if at least deflateMin bytes and only if the result is shorter;
 //     else the echo goes plain, which any message may (§6).
 //   - compress/flate's compressor is over a megabyte, so it is lent per
-//     message from a pool, and kept across messages (our context takeover)
-//     only while the connection is busy and the memory budget (budget.go)
-//     pays for it; a connection that goes quiet gives it back (idle.go),
-//     and its next echo starts afresh, which the client cannot tell from
-//     our choosing not to refer back (§7.1.1.1).
+//     message from a pool, and at most maxCompressors are out at once: when
+//     all are, an echo goes plain. One is kept across messages (our context
+//     takeover) only while the connection is busy and at most half of them
+//     are out; a connection that goes quiet gives it back (idle.go), and
+//     its next echo starts afresh, which the client cannot tell from our
+//     choosing not to refer back (§7.1.1.1).
+//   - The client's window, kept between messages, is paid for in the
+//     handshake from a quarter of -max-buffered (budget.go:takeWindow);
+//     once that is spent, the 101 asks the client to take over no context
+//     (client_no_context_takeover, which §7.1.1.2 lets a server add): its
+//     messages are then compressed alone, a little larger, and cost the
+//     server no window.
+//   - A compressed message may inflate to at most maxInflateRatio times
+//     its compressed size, or maxInflateFloor, whichever is larger (1009
+//     past it): a decompression bomb costs its sender a byte for every
+//     maxInflateRatio the server inflates, where -max-message alone would
+//     let a few KiB cost the server the whole limit in memory and CPU.
 //   - server_max_window_bits below 15: compress/flate cannot narrow its
 //     window, so those echoes are Huffman-coded only (flate.HuffmanOnly),
 //     which refers back to nothing and so honours any window.
@@ -48,6 +60,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // deflater is one connection's permessage-deflate state.
@@ -57,7 +70,6 @@ type deflater struct {
 	zmsg     []byte        // the compressed message just read, kept for that echo (lendBuf's)
 	zbuf     *[]byte       // and its pool handle
 	fw       *flate.Writer // our compressor, while kept across messages (context takeover); nil otherwise
-	fwPaid   bool          // fw's memory is counted in the budget
 	out      boundedBuffer // where the compressor writes the echo
 	src      tailReader    // what the inflater reads: the payload, then deflateTail
 	hist     []byte        // the client's context: the last 2^clientMaxWindowBits bytes it sent compressed
@@ -87,9 +99,22 @@ func newDeflater(p *deflateParams) *deflater {
 // inflater ends the message with io.EOF rather than wait for more.
 var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 
-// The ways a compressed message can break RFC 7692, each with its close code.
+// The ways a compressed message can break RFC 7692 or this server's
+// limits, each with its close code.
 var (
-	errBadDeflate = &closeError{closeInvalidFramePayloadData, "compressed payload does not inflate"} // §7.2.2
+	errBadDeflate     = &closeError{closeInvalidFramePayloadData, "compressed payload does not inflate"} // §7.2.2
+	errInflatesTooBig = &closeError{closeMessageTooBig, "compressed message inflates too far for its size"}
+)
+
+// maxInflateRatio and maxInflateFloor bound what a compressed message may
+// inflate to: the larger of maxInflateFloor and maxInflateRatio times its
+// compressed bytes. Text and JSON inflate to a few times their compressed
+// size, and long runs of one byte to about a thousand (deflate's own
+// limit): the ratio leaves room for the first and refuses the second
+// beyond maxInflateFloor.
+const (
+	maxInflateRatio = 64
+	maxInflateFloor = 1 << 20
 )
 
 // inflaters holds the flate readers; each is set up afresh per message
@@ -97,9 +122,9 @@ var (
 var inflaters = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 
 // inflate replaces the compressed payload in c.msg with the message it
-// inflates to. -max-message applies to what it inflates to: the message
-// fails with 1009 as soon as it would pass the limit, having held no more
-// than the limit (a small message that inflates to gigabytes costs that).
+// inflates to. -max-message applies to what it inflates to, and so does
+// the ratio above: the message fails with 1009 as soon as it would pass
+// either, having held no more than that.
 func (c *wsConn) inflate() (err error) {
 	d := c.deflate
 	zmsg, zbuf := c.msg, c.msgBuf // the compressed message: kept for the echo, or given back once inflated
@@ -117,7 +142,11 @@ func (c *wsConn) inflate() (err error) {
 	defer inflaters.Put(fr)
 	fr.(flate.Resetter).Reset(&d.src, d.hist)
 
-	limit := msgHeadroom + int(c.maxMessage)
+	limit := msgHeadroom + int(min(c.maxMessage, max(maxInflateFloor, maxInflateRatio*int64(len(z)))))
+	tooBig := errMessageTooBig
+	if limit < msgHeadroom+int(c.maxMessage) {
+		tooBig = errInflatesTooBig
+	}
 	if !c.takeMsgBuf(min(limit, msgHeadroom+max(msgClasses[0], 4*len(z)))) { // text inflates to a few times its size
 		return errBudget
 	}
@@ -133,7 +162,7 @@ func (c *wsConn) inflate() (err error) {
 			case n == 0:
 				continue
 			case len(c.msg) >= limit:
-				return errMessageTooBig
+				return tooBig
 			}
 			if !c.takeMsgBuf(min(limit, 2*cap(c.msg))) { // doubling: each byte is copied about once
 				return errBudget
@@ -210,10 +239,27 @@ func (d *deflater) pool() *sync.Pool {
 	return &deflaters[0]
 }
 
-// flateWriterMem is what a compressor held across messages is counted as
-// in the memory budget: about what flate.NewWriter allocates
-// (TestFlateWriterMem checks it).
-const flateWriterMem = 1200 << 10
+// maxCompressors is the most compressors out at once, kept across
+// messages or lent for one echo: each is about flateWriterMem, what
+// flate.NewWriter allocates (TestFlateWriterMem checks it), so together
+// they are a fixed amount beside -max-buffered (LOAD.md).
+const (
+	maxCompressors = 32
+	flateWriterMem = 1200 << 10
+)
+
+// compressorsOut counts the compressors lent from deflaters now.
+var compressorsOut atomic.Int64
+
+// lendCompressor reports whether a compressor may be taken from the pools,
+// counting it out if so.
+func lendCompressor() bool {
+	if compressorsOut.Add(1) > maxCompressors {
+		compressorsOut.Add(-1)
+		return false
+	}
+	return true
+}
 
 // deflateEcho compresses message p into an echo frame of type op with
 // RSV1 set, in a buffer that becomes c.msg (the plain one is given back).
@@ -232,8 +278,12 @@ func (c *wsConn) deflateEcho(op opcode, p []byte) (frame []byte, ok bool) {
 		c.msg, c.msgBuf, d.zmsg, d.zbuf = z, d.zbuf, nil, nil
 		return z[start:], true
 	}
+	if d.fw == nil && !lendCompressor() {
+		return nil, false // all are out: this echo goes plain
+	}
 	buf, bp, ok := c.lendBuf(msgHeadroom + len(p)) // shorter than p by at least the four bytes to cut
 	if !ok {
+		d.keep(d.fw) // not used: given back if it was only lent
 		return nil, false
 	}
 	d.out.b = buf[:msgHeadroom]
@@ -260,22 +310,28 @@ func (c *wsConn) deflateEcho(op opcode, p []byte) (frame []byte, ok bool) {
 	buf[start] |= 0x40 // RSV1: this message is compressed (§6)
 	c.trace.deflated(len(p), m)
 	d.verbatim = false // our own compressed bytes are in the client's window now, not in ours
-	d.keep(fw, c.budget)
+	d.keep(fw)
 	c.releaseMsgBuf()
 	c.msg, c.msgBuf = buf, bp
 	return buf[start:], true
 }
 
 // keep holds the compressor for the next message, when we may take over
-// context and the budget pays for it; otherwise it goes back to its pool.
-func (d *deflater) keep(fw *flate.Writer, b *budget) {
-	if !d.serverNoContextTakeover && (d.fwPaid || b.take(flateWriterMem)) {
-		d.fw, d.fwPaid = fw, true
+// context and at most half of maxCompressors are out; otherwise it goes
+// back to its pool. fw nil: none was lent.
+func (d *deflater) keep(fw *flate.Writer) {
+	if fw == nil {
+		compressorsOut.Add(-1)
+		return
+	}
+	if !d.serverNoContextTakeover && compressorsOut.Load() <= maxCompressors/2 {
+		d.fw = fw
 		return
 	}
 	d.fw = nil
 	fw.Reset(nil)
 	d.pool().Put(fw)
+	compressorsOut.Add(-1)
 }
 
 // releaseDeflate gives a kept compressor back, when the connection goes
@@ -294,9 +350,15 @@ func (c *wsConn) releaseDeflate() {
 	d.fw.Reset(nil)
 	d.pool().Put(d.fw)
 	d.fw = nil
-	if d.fwPaid {
-		c.budget.give(flateWriterMem, false)
-		d.fwPaid = false
+	compressorsOut.Add(-1)
+}
+
+// end gives the client's window back to the budget, when the connection
+// ends (conn.go:serve).
+func (d *deflater) end(b *budget) {
+	if d != nil {
+		b.giveWindow(d.window)
+		d.window, d.hist = 0, nil
 	}
 }
 

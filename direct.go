@@ -19,9 +19,9 @@ package main
 // it into. Between messages of one kind the guess is right.
 func (w *readiness) expect(h *frameHeader) {
 	w.headLen = 2 + extendedLen[h.payloadLen&0x7F] + 4
-	w.class = msgClass(msgHeadroom + int(min(h.length, 1<<30)))
-	if w.class < 0 {
-		w.class = 0 // larger than a pooled buffer: its bytes go elsewhere (stream.go) and a large read here would be one more copy
+	w.class = 0 // larger than streamThreshold: its bytes go elsewhere (stream.go) and a large read here would be one more copy
+	if h.length <= streamThreshold {
+		w.class = msgClass(msgHeadroom + int(h.length))
 	}
 }
 
@@ -38,25 +38,10 @@ func (w *readiness) readBuf() []byte {
 // that the bufio.Reader will pass reads of it through (readBufferSize).
 func (w *readiness) arrived(n int) {
 	w.pend = (*w.buf)[msgHeadroom-w.headLen:][:n]
-	w.whole = false
 	b := w.pend
-	if n < w.headLen || b[1]&0x80 == 0 {
-		return
-	}
-	var length uint64
-	switch b[1] & 0x7F {
-	case 126:
-		length = uint64(b[2])<<8 | uint64(b[3])
-	case 127:
-		for _, x := range b[2:10] {
-			length = length<<8 | uint64(x)
-		}
-	default:
-		length = uint64(b[1] & 0x7F)
-	}
-	hl := 2 + extendedLen[b[1]&0x7F] + 4
+	hl, length, ok := frameSize(b) // frame.go
 	op := opcode(b[0] & 0x0F)
-	w.whole = hl == w.headLen && (op == opText || op == opBinary) &&
+	w.whole = ok && b[1]&0x80 != 0 && hl == w.headLen && (op == opText || op == opBinary) &&
 		length >= readBufferSize && length <= uint64(cap(*w.buf)-msgHeadroom) && uint64(n-hl) <= length
 }
 
@@ -99,17 +84,20 @@ func (w *readiness) release() {
 
 // adopt makes the wait's buffer the message's, when it holds the current
 // frame's payload start at msgHeadroom (its header handed on, nothing of
-// it copied yet), paid from the memory budget as a message buffer is.
+// it copied yet), paid from the memory budget as a message buffer is. As
+// a buffer that grows (pool.go), it must not be more than four times the
+// bytes that arrived in it: a client that sent a byte does not get 64 KiB.
 func (c *wsConn) adopt() bool {
 	if c.kr == nil {
 		return false
 	}
 	w := &c.kr.wait
-	if !w.whole || len(w.pend) == 0 || &w.pend[0] != &(*w.buf)[msgHeadroom] || uint64(len(w.pend)) > c.hdr.length {
+	if !w.whole || len(w.pend) == 0 || &w.pend[0] != &(*w.buf)[msgHeadroom] || uint64(len(w.pend)) > c.hdr.length ||
+		4*len(w.pend) < cap(*w.buf)-msgHeadroom {
 		return false
 	}
 	c.releaseMsgBuf()
-	if !c.budget.take(cap(*w.buf)) {
+	if charged(cap(*w.buf)) && !c.budget.take(c, cap(*w.buf)) {
 		return false
 	}
 	c.msg, c.msgBuf, w.mine = (*w.buf)[:msgHeadroom], w.buf, true

@@ -17,6 +17,24 @@ type deflateParams struct {
 	serverMaxWindowBits     int    // our window is at most 2^n bytes (§7.1.2.1): 15 unless the client asked for less
 	clientMaxWindowBits     int    // the client's window (§7.1.2.2): 15 unless its offer named less
 	response                string // the Sec-WebSocket-Extensions value that says all this
+	window                  int    // the bytes of budget paid for the client's window (payWindow)
+}
+
+// payWindow pays for the window of the client's context that the server
+// keeps between messages, when the client takes over context; if the
+// budget has no room for it, the response asks the client to take over
+// none (§7.1.1.2: a server may add client_no_context_takeover to any
+// offer it accepts), and there is then no window to keep.
+func (p *deflateParams) payWindow(b *budget) {
+	if p == nil || p.clientNoContextTakeover {
+		return
+	}
+	if n := 1 << p.clientMaxWindowBits; b.takeWindow(n) {
+		p.window = n
+		return
+	}
+	p.clientNoContextTakeover = true
+	p.response += "; client_no_context_takeover"
 }
 
 // extensionsHeader is the response's line naming the agreed extension, or

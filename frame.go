@@ -166,6 +166,36 @@ func noEOF(err error) error {
 	return err
 }
 
+// frameSize reads the length fields of a frame header at the start of b,
+// a client's or a server's: the header's length (with the masking key if
+// MASK is set) and the payload's. ok false: b is too short to say. It
+// checks nothing else; readFrameHeader does, when the frame is read.
+func frameSize(b []byte) (headerLen int, length uint64, ok bool) {
+	if len(b) < 2 {
+		return 0, 0, false
+	}
+	headerLen = 2
+	switch length = uint64(b[1] & 0x7F); length {
+	case 126:
+		headerLen = 4
+	case 127:
+		headerLen = 10
+	}
+	if b[1]&0x80 != 0 {
+		headerLen += 4
+	}
+	if len(b) < headerLen {
+		return 0, 0, false
+	}
+	switch length {
+	case 126:
+		length = uint64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		length = binary.BigEndian.Uint64(b[2:])
+	}
+	return headerLen, length, true
+}
+
 // serverHeaderLen is the length of the header of a server frame (no
 // masking key) with an n-byte payload, using the shortest length encoding,
 // which RFC 6455 §5.2 requires and Chromium enforces.

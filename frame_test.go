@@ -567,6 +567,13 @@ func TestSmallFragmentsGrowTheBufferGeometrically(t *testing.T) {
 // TestEchoDoesNotAllocatePerMessage: the steady-state echo reuses its
 // buffers (the brief: no allocation per frame on the hot path).
 func TestEchoDoesNotAllocatePerMessage(t *testing.T) {
+	if raceEnabled {
+		// The race detector makes sync.Pool drop a share of what is put
+		// back, on purpose, so a buffer given back between messages
+		// (idle.go:partFrame) is sometimes made anew. CI runs this test
+		// again without it.
+		t.Skip("sync.Pool drops buffers at random under the race detector")
+	}
 	for _, size := range []int{16, 1 << 10, 60 << 10} {
 		msg := frames(binaryMsg(bytes.Repeat([]byte{7}, size)), ping("p"), frag(1, "ab", false), frag(0, "c", true))
 		const rounds = 200

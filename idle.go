@@ -47,18 +47,44 @@ func (w *readiness) takePending(p []byte) int { return w.handOn(p) }
 
 // idle runs before each frame. Between messages with nothing buffered, the
 // connection gives its buffers back (pool.go), waits for the client's next
-// bytes holding none, and takes a bufio.Reader again. Inside a message, or
-// with bytes already buffered, or in tests (no connReader), it does nothing.
+// bytes holding none, and takes a bufio.Reader again. Between messages
+// with part of a frame buffered, it gives back its message buffer and
+// held-back echoes' buffer, for the rest may be long in coming (partFrame).
+// Inside a message, or in tests (no connReader), it does nothing.
 func (c *wsConn) idle() error {
-	if c.msgOp != 0 || c.br.Buffered() > 0 {
-		return nil // small enough to inline: a busy connection pays one test
+	if c.msgOp != 0 {
+		return nil // small enough to inline: a message in progress pays one test
 	}
 	return c.waitIdle()
 }
 
-// waitIdle is idle's wait.
+// partFrame gives back the message buffer and the held-back echoes'
+// buffer unless the next frame is there whole in b, the n bytes read ahead
+// (or their start): only a frame that has arrived keeps them, so that a
+// client holding back the rest of one does not keep them charged between
+// its messages (budget.go).
+func (c *wsConn) partFrame(b []byte, n int) {
+	if c.msg == nil && c.out.held == nil {
+		return
+	}
+	if hl, length, ok := frameSize(b); !ok || uint64(n-hl) < length {
+		c.releaseMsgBuf()
+		c.releaseHeld() // batch.go
+	}
+}
+
+// waitIdle is idle's work between messages: the wait, if nothing is buffered.
 func (c *wsConn) waitIdle() error {
-	if c.kr == nil || len(c.kr.wait.pend) > 0 { // bytes read by the last wait still to hand on (direct.go)
+	if n := c.br.Buffered(); n > 0 {
+		b, _ := c.br.Peek(min(n, maxFrameHeaderLen))
+		c.partFrame(b, n)
+		return nil
+	}
+	if c.kr == nil {
+		return nil
+	}
+	if p := c.kr.wait.pend; len(p) > 0 { // bytes read by the last wait still to hand on (direct.go)
+		c.partFrame(p, len(p))
 		return nil
 	}
 	putReader(c.br)

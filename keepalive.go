@@ -134,10 +134,13 @@ func (k *connReader) arrived(now time.Time) {
 	}
 }
 
-// quiet runs when the read deadline expires: it fails a connection whose
-// message is late or that is idle, pings one that is due a ping, and sets
-// the deadline to the next event.
+// quiet runs when the read deadline expires: it fails a connection that
+// the memory budget evicted, one whose message is late or that is idle,
+// pings one that is due a ping, and sets the deadline to the next event.
 func (k *connReader) quiet(now time.Time) error {
+	if k.ws.evicted.Load() { // the budget needs what this connection holds (budget.go:evictFor)
+		return errBudget
+	}
 	if !k.msgDeadline.IsZero() && !now.Before(k.msgDeadline) {
 		return errMessageTimeout
 	}

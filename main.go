@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,7 +85,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "close (1001) a client that sent nothing, not even a pong, this long; 0: never")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "drop a client that does not read: a write (of up to 1 MiB) that waits this long; 0: never")
 	fs.DurationVar(&cfg.messageTimeout, "message-timeout", cfg.messageTimeout, "close (1008) a client whose message, or control frame, is not complete this long after its first byte, pings or not; 0: never")
-	fs.Var(&cfg.maxBuffered, "max-buffered", "most bytes held in messages being received, all connections together, a `size`; a message that would pass it is closed with 1013 (0: no limit)")
+	fs.Var(&cfg.maxBuffered, "max-buffered", "most bytes held in messages being received, all connections together, a `size`, paid for as they arrive; when it runs low the largest holders are closed with 1013 first (0: no limit)")
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 0, "most connections from one IP address; past it a connection gets 503 (0: no limit)")
 	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most connections at once, every accepted one counted; past it a connection is answered 503 with Retry-After and closed at once (0: the open-file limit less 64)")
 	fs.StringVar(&cfg.origins, "origin", "", "comma-separated `origins` allowed to connect, e.g. \"http://localhost:8000,null\"; others get 403 (empty: any)")
@@ -173,12 +173,12 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.maxBuffered > 0 {
-		// Grown message buffers leave garbage behind them; a soft memory
-		// limit makes the collector reclaim it before the heap doubles
-		// (LOAD.md). Twice the budget leaves room for the connections' own memory.
-		debug.SetMemoryLimit(2 * int64(cfg.maxBuffered))
-	}
+	// No soft memory limit is set: memory the server holds on purpose
+	// (message buffers up to -max-buffered, idle connections, windows,
+	// compressors) can legitimately pass any limit tied to -max-buffered,
+	// and a live heap above the soft limit makes the collector run back to
+	// back. The budget bounds what is held; the collector's default pacing
+	// (GOGC) reclaims the rest. GOMEMLIMIT still sets one, if a user wants it.
 
 	ln, err := listen(cfg.addr, cfg.handshakeTimeout)
 	if err != nil {
@@ -212,4 +212,16 @@ func main() {
 		srv.shutdown()
 		log.Info("bye")
 	}
+}
+
+// listenURL is the ws:// address clients should use for the listener.
+func listenURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "ws://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "ws://" + net.JoinHostPort(host, port) + "/"
 }

@@ -4,9 +4,12 @@ package main
 // WebSocket: index.html, the article's 3.2.2 browser client, and push.html,
 // its section 2, so that http://127.0.0.1:9999/ works as well as opening the
 // files from disk, and the clocks of push.go. The responses are written by
-// hand, like the 101 in upgrade.go.
+// hand, like the 101 in upgrade.go. Between a kept-alive poll's requests
+// (push.go:keepsAlive) the connection waits as an idle WebSocket does,
+// holding no buffer (answerPlain, awaitPoll).
 
 import (
+	"bufio"
 	_ "embed"
 	"errors"
 	"net"
@@ -26,8 +29,9 @@ var pushHTML []byte
 // plainCheck refuses a plain HTTP request this server cannot answer:
 // methods other than GET and HEAD (405), a missing or repeated Host, or a
 // body, which nothing here reads (400).
-// The connection closes after every answer (Connection: close), so there
-// is no keep-alive to manage.
+// The connection closes after every answer (Connection: close) but a
+// kept-alive poll's (push.go:keepsAlive), whose connection waits for the
+// next poll (answerPlain).
 func plainCheck(req *request) *httpError {
 	switch {
 	case req.method != "GET" && req.method != "HEAD":
@@ -104,4 +108,106 @@ func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, 
 		return status, werr
 	}
 	return status, err
+}
+
+// answerPlain answers a plain request and logs it; on a connection kept
+// alive for polls (push.go:keepsAlive), it goes on with the requests that
+// follow, as long as they are already buffered (a client may send its next
+// request before the answer, RFC 9112 §9.3.2). When none is, it gives the
+// bufio.Reader back and hands the connection to awaitPoll, started on a
+// goroutine of its own, and reports true; otherwise it closes the
+// connection and reports false.
+func (s *server) answerPlain(nc net.Conn, kr *connReader, br *bufio.Reader, req *request, tr *tracer, remote string) (handedOn bool) {
+	for {
+		start := time.Now()
+		status, err := s.servePlain(nc, req, tr)
+		s.log.Info("http", "remote", remote, "method", preview(req.method), "path", preview(req.target), "status", status,
+			"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
+		if status != 200 || err != nil || !req.keepsAlive() {
+			break
+		}
+		// The deadline first, then the test: a shutdown that this test
+		// misses sets its own deadline (now) after this one, so that the
+		// wait ends at once all the same.
+		nc.SetReadDeadline(time.Now().Add(keepAliveIdle))
+		if s.isClosing() {
+			break
+		}
+		if br.Buffered() == 0 && len(kr.wait.pend) == 0 && kr.wait.raw != nil {
+			putReader(br)
+			// The wait reads into a message buffer at an offset set by a
+			// guess of the next frame's header (direct.go:expect), and
+			// looks at what it read as such a header. A request is no
+			// frame: the guess, an empty frame's, only sets the offset, and
+			// the bytes are handed on to the next bufio.Reader as they came.
+			kr.wait.expect(&frameHeader{})
+			s.wg.Add(1)
+			go s.awaitPoll(nc, kr, tr, remote)
+			return true
+		}
+		if req, err = readRequest(br, int(s.cfg.maxHeaderBytes)); err != nil || req.isWebSocket() {
+			break
+		}
+	}
+	putReader(br)
+	closeTCP(nc)
+	return false
+}
+
+// awaitPoll waits for a kept-alive poll's next request, until the
+// keep-alive time is up (keepAliveIdle, the read deadline answerPlain
+// set), the client leaves, or the shutdown ends the wait, the way an idle
+// WebSocket waits for its next message (idle.go): for the socket to be
+// readable, holding no bufio.Reader (on Linux; elsewhere readReady returns
+// at once and the wait is pollAgain's, in its bufio.Reader), on a
+// goroutine of its own that does nothing else, so that its stack stays the
+// smallest (serveConn says why that takes a fresh goroutine). The request is
+// read and answered on another fresh goroutine, pollAgain.
+func (s *server) awaitPoll(nc net.Conn, kr *connReader, tr *tracer, remote string) {
+	defer s.wg.Done()
+	waiting := true
+	defer func() {
+		if waiting {
+			s.untrack(nc)
+		}
+	}()
+	defer s.recoverConn(nc, remote)
+	if err := kr.readReady(); err != nil {
+		closeTCP(nc)
+		return
+	}
+	waiting = false
+	s.wg.Add(1)
+	go s.pollAgain(nc, kr, tr, remote)
+}
+
+// pollAgain reads the request whose first bytes awaitPoll saw arrive,
+// through a bufio.Reader lent again, and answers it (answerPlain). A
+// request that is not a whole plain one, a bad one or an upgrade, ends the
+// connection unanswered.
+func (s *server) pollAgain(nc net.Conn, kr *connReader, tr *tracer, remote string) {
+	defer s.wg.Done()
+	handedOn := false
+	defer func() {
+		if !handedOn {
+			s.untrack(nc)
+		}
+	}()
+	defer s.recoverConn(nc, remote)
+	br := getReader(kr)
+	req, err := readRequest(br, int(s.cfg.maxHeaderBytes))
+	if err != nil || req.isWebSocket() {
+		putReader(br)
+		closeTCP(nc)
+		return
+	}
+	handedOn = s.answerPlain(nc, kr, br, req, tr, remote)
+}
+
+// errText is err's text, or "complete" for none.
+func errText(err error) string {
+	if err == nil {
+		return "complete"
+	}
+	return err.Error()
 }

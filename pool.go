@@ -32,10 +32,11 @@ func putReader(br *bufio.Reader) {
 	readerPool.Put(br)
 }
 
-// Message buffer classes: msgHeadroom for the echo's header, then 4, 16 or
-// 64 KiB of payload. A message grows through them as its bytes arrive; a
-// larger one gets a buffer of its own, dropped after its echo.
-var msgClasses = [...]int{msgHeadroom + 4<<10, msgHeadroom + 16<<10, msgHeadroom + 64<<10}
+// Message buffer classes: msgHeadroom for the echo's header, then 4, 16,
+// 64 or 256 KiB of payload. A message grows through them as its bytes
+// arrive (grow); a larger one gets a buffer of its own, dropped after its
+// echo. The largest class is also a streamed echo's piece buffer (stream.go).
+var msgClasses = [...]int{msgHeadroom + 4<<10, msgHeadroom + 16<<10, msgHeadroom + 64<<10, msgHeadroom + 256<<10}
 
 // msgPools holds one pool per class.
 var msgPools [len(msgClasses)]sync.Pool
@@ -58,6 +59,11 @@ func msgClass(n int) int {
 	return -1
 }
 
+// charged says whether a buffer of this capacity is paid from the memory
+// budget: all but the smallest class, which each connection may hold
+// without charge, as it holds its read buffer (budget.go says why).
+func charged(capacity int) bool { return capacity > msgClasses[0] }
+
 // takeMsgBuf makes c.msg a buffer of capacity for at least n bytes, keeping
 // what it holds. It reports false, changing nothing, if the server's
 // memory budget (budget.go) cannot pay for the larger buffer.
@@ -74,14 +80,15 @@ func (c *wsConn) takeMsgBuf(n int) bool {
 }
 
 // lendBuf lends an empty buffer of capacity for at least n bytes, paid
-// from the memory budget: from the pools up to 64 KiB (p is its pool's
-// handle), allocated past that (p is nil). ok false: the budget cannot pay.
+// from the memory budget past the smallest class: from the pools up to
+// the largest class (p is its pool's handle), allocated past that (p is
+// nil). ok false: the budget cannot pay.
 func (c *wsConn) lendBuf(n int) (b []byte, p *[]byte, ok bool) {
 	class := msgClass(n)
 	if class >= 0 {
 		n = msgClasses[class]
 	}
-	if !c.budget.take(n) {
+	if charged(n) && !c.budget.take(c, n) {
 		return nil, nil, false
 	}
 	if class < 0 {
@@ -96,7 +103,9 @@ func (c *wsConn) returnBuf(b []byte, p *[]byte) {
 	if b == nil {
 		return
 	}
-	c.budget.give(cap(b), p == nil)
+	if charged(cap(b)) {
+		c.budget.give(c, cap(b), p == nil)
+	}
 	if p != nil {
 		*p = (*p)[:cap(*p)]
 		msgPools[msgClass(cap(*p))].Put(p)
@@ -104,23 +113,14 @@ func (c *wsConn) returnBuf(b []byte, p *[]byte) {
 }
 
 // readyMsgBuf gives the message that starts with the current frame a
-// buffer: the smallest pooled one, or, for a final frame that fits the
-// largest pooled buffer, one that holds it whole, so that it is read in
-// without growing (growing copies what arrived into each larger class).
-// It reports false if the memory budget cannot pay for it.
+// buffer: the one it has, the wait's (direct.go), or the smallest class.
+// Its length announced in the header buys it nothing: the buffer grows
+// only as bytes arrive (grow).
 func (c *wsConn) readyMsgBuf() bool {
-	need := msgClasses[0]
-	if c.hdr.fin && c.hdr.length <= uint64(msgClasses[len(msgClasses)-1]-msgHeadroom) {
-		need = max(need, msgHeadroom+int(c.hdr.length))
-	}
-	if cap(c.msg) >= need {
+	if c.msg != nil || c.adopt() { // direct.go: the payload's first bytes are already in a message buffer
 		return true
 	}
-	if c.adopt() { // direct.go: the payload's first bytes are already in a message buffer
-		return true
-	}
-	c.msg = c.msg[:0] // nothing of the last message is kept
-	return c.takeMsgBuf(need)
+	return c.takeMsgBuf(msgClasses[0])
 }
 
 // releaseMsgBuf gives the message buffer back to its pool (or to the
@@ -131,11 +131,12 @@ func (c *wsConn) releaseMsgBuf() {
 }
 
 // grow makes room for more of the message, doubling the buffer (through
-// the pooled classes up to 64 KiB), so that a message arriving in many
-// small fragments is copied about once in all, not once a fragment. It
-// never grows past what can still come: the rest of this frame if it is
-// the message's last, the message limit if not. The buffer grows only when
-// full, so it is never more than twice the bytes that arrived. A buffer the
+// the pooled classes), so that a message arriving in many small fragments
+// is copied about once in all, not once a fragment. It grows only when the
+// buffer is full, never past what can still come (the rest of this frame
+// if it is the message's last, the message limit if not): past the
+// smallest class a buffer is at most four times the bytes that arrived
+// (the classes are four times apart; past them it doubles). A buffer the
 // memory budget cannot pay for fails the message with 1013.
 func (c *wsConn) grow(remaining int) error {
 	more := max(cap(c.msg)-msgHeadroom, msgClasses[0])

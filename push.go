@@ -171,7 +171,8 @@ func (req *request) keepsAlive() bool {
 		req.minor >= 1 && !hasToken(req.connection, "close")
 }
 
-// keepAliveIdle is how long a kept-alive connection waits for its next poll.
+// keepAliveIdle is how long a kept-alive connection waits for its next
+// poll (page.go:awaitPoll).
 const keepAliveIdle = 5 * time.Second
 
 // nextFive is the first second after now that is a multiple of 5.

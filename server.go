@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"runtime/debug"
@@ -40,6 +41,7 @@ type server struct {
 	conns   map[net.Conn]tracked // every accepted connection, until it closes
 	perIP   map[string]int       // how many of them each IP address holds
 	closing bool                 // shutdown has begun
+	stopBy  time.Time            // with closing: the shutdown's deadline
 	wg      sync.WaitGroup       // one per connection goroutine
 }
 
@@ -88,8 +90,7 @@ func (s *server) serve(ln net.Listener) error {
 		}
 		backoff = 0
 		switch s.admit(nc) {
-		case admitted:
-			s.wg.Add(1)
+		case admitted: // admit counted its goroutine in s.wg
 			go s.serveConn(nc)
 		case noRoom:
 			s.warn.warn("too many connections: answered 503", "remote", nc.RemoteAddr().String(),
@@ -114,7 +115,9 @@ const (
 
 // admit counts a new connection against -max-conns and -max-conns-per-ip,
 // every accepted one, whatever it goes on to ask for, and tracks it if
-// there is room.
+// there is room. An admitted connection's goroutine is counted in s.wg
+// here, under the lock that shutdown takes to set closing, so that the
+// shutdown's Wait cannot begin between the admission and the count.
 func (s *server) admit(nc net.Conn) admission {
 	ip := remoteIP(nc)
 	s.mu.Lock()
@@ -127,6 +130,7 @@ func (s *server) admit(nc net.Conn) admission {
 	}
 	s.conns[nc] = tracked{}
 	s.perIP[ip]++
+	s.wg.Add(1)
 	return admitted
 }
 
@@ -162,7 +166,7 @@ func (s *server) isClosing() bool {
 
 // tracked is where a connection is in its life, for the shutdown.
 type tracked struct {
-	plain bool    // serving a plain HTTP request (page.go, push.go)
+	plain bool    // plain HTTP: a request being served, or a kept-alive poll's wait for the next (page.go, push.go)
 	ws    *wsConn // a WebSocket; with plain, nil while the request head is read
 }
 
@@ -189,16 +193,16 @@ func (s *server) untrack(nc net.Conn) {
 
 // serveConn reads one connection's request head (http.go) and routes it:
 // a WebSocket handshake (upgrade.go), which on success starts runWS for
-// its frames, or plain HTTP (page.go). It returns once the handshake is
-// done, so the stack that parsing and logging grew goes with it: the
-// connection's long life is spent in a fresh goroutine, as small as the
-// frame loop needs.
+// its frames, or plain HTTP (page.go), which a kept-alive poll follows
+// with awaitPoll. It returns once the handshake or the answer is done, so
+// the stack that parsing and logging grew goes with it: the connection's
+// long life is spent in a fresh goroutine, as small as its wait needs.
 func (s *server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr().String()
-	upgraded := false
+	handedOn := false // a goroutine started here goes on with the connection, and untracks it at its end
 	defer func() {
-		if !upgraded {
+		if !handedOn {
 			s.untrack(nc)
 		}
 	}()
@@ -223,21 +227,7 @@ func (s *server) serveConn(nc net.Conn) {
 	case !req.isWebSocket():
 		s.track(nc, tracked{plain: true})
 		s.pushStats.counter(req).connected() // push.html counts connections per technique
-		for {                                // one request, or polls on a kept-alive connection (push.go:keepsAlive)
-			start := time.Now()
-			status, err := s.servePlain(nc, req, tr)
-			s.log.Info("http", "remote", remote, "method", preview(req.method), "path", preview(req.target), "status", status,
-				"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
-			if status != 200 || err != nil || !req.keepsAlive() || s.isClosing() {
-				break
-			}
-			nc.SetReadDeadline(time.Now().Add(keepAliveIdle))
-			if req, err = readRequest(br, int(s.cfg.maxHeaderBytes)); err != nil || req.isWebSocket() {
-				break
-			}
-		}
-		putReader(br)
-		closeTCP(nc)
+		handedOn = s.answerPlain(nc, kr, br, req, tr, remote)
 		return
 	}
 	if x := s.inspectable(req); x != nil { // the page asked to see this connection's bytes (inspect.go)
@@ -246,7 +236,7 @@ func (s *server) serveConn(nc net.Conn) {
 		}
 		tr.insp = x
 	}
-	rules := handshakeRules{origins: s.origins, deflate: s.cfg.deflate && requestPath(req.target) != clockWSPath}
+	rules := handshakeRules{origins: s.origins, deflate: s.cfg.deflate && requestPath(req.target) != clockWSPath, budget: s.budget}
 	ext, err := handshake(nc, req, rules, tr)
 	if err != nil {
 		putReader(br)
@@ -275,7 +265,7 @@ func (s *server) serveConn(nc net.Conn) {
 	kr.activate(ws, s.cfg.pingInterval, s.cfg.idleTimeout, s.cfg.messageTimeout)
 	s.track(nc, tracked{ws: ws})
 	s.log.Info("open", "remote", remote, "path", preview(req.target), "origin", preview(req.origin))
-	upgraded = true
+	handedOn = true
 	s.wg.Add(1)
 	go s.runWS(nc, ws, remote)
 }
@@ -314,9 +304,7 @@ func (s *server) refuse(nc net.Conn, remote string, req *request, err error, tr 
 // stack doubles for the connection's whole life (TestIdleConnectionStack).
 func (s *server) runWS(nc net.Conn, ws *wsConn, remote string) {
 	defer s.endWS(nc, ws, remote, time.Now())
-	if s.isClosing() { // the shutdown began during our handshake: it may have missed us
-		ws.goAway(time.Now().Add(s.cfg.shutdownTimeout))
-	}
+	s.goAwayLate(ws) // the shutdown may have begun during our handshake
 	if ws.clock {
 		ws.err = ws.serveClock(nc) // clockws.go
 		return
@@ -372,14 +360,6 @@ func (s *server) logPanic(remote string, p any) {
 	s.log.Error("panic", "remote", remote, "panic", p, "stack", string(debug.Stack()))
 }
 
-// errText is err's text, or "complete" for none.
-func errText(err error) string {
-	if err == nil {
-		return "complete"
-	}
-	return err.Error()
-}
-
 // closeTCP ends the connection with the server closing TCP first (RFC 6455
 // §7.1.1). Our FIN follows everything written; we then read until the
 // client's FIN, for closeLinger and closeDrain bytes at most, because
@@ -399,47 +379,66 @@ func closeTCP(nc net.Conn) {
 const closeDrain = 1 << 20
 
 // shutdown stops accepting, sends Close 1001 to every open WebSocket, waits
-// up to the shutdown timeout for the closing handshakes, then closes what
-// is left.
+// until the shutdown timeout for the closing handshakes, then closes what
+// is left, waiting shutdownGrace at most for it to end. The deadline is taken once, before the first Close goes out:
+// it is every Close's write deadline (goAway) and the end of the wait, so
+// that the time it takes to list thousands of connections and start their
+// goAways does not add to it. They are listed under the lock and dealt
+// with after it, so that a connection that ends meanwhile, which takes the
+// lock to be untracked, does not wait for the whole list.
 func (s *server) shutdown() {
-	timeout := s.cfg.shutdownTimeout
+	deadline := time.Now().Add(s.cfg.shutdownTimeout)
 	s.mu.Lock()
-	s.closing = true
+	s.closing, s.stopBy = true, deadline
 	if s.ln != nil {
 		s.ln.Close()
 	}
-	for nc, t := range s.conns {
-		if t.ws == nil { // a request being read ends now; a push sees the shutdown and ends its response
+	open := maps.Clone(s.conns)
+	s.mu.Unlock()
+	for nc, t := range open {
+		if t.ws == nil { // a request being read, or a kept-alive poll's wait, ends now; a push sees the shutdown and ends its response
 			nc.SetReadDeadline(time.Now())
 			continue
 		}
-		go t.ws.goAway(time.Now().Add(timeout))
+		go t.ws.goAway(deadline) // a goroutine each: goAway waits for the connection's write lock
 	}
-	s.mu.Unlock()
 
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	select {
 	case <-done:
-	case <-time.After(timeout):
+	case <-timer.C:
 		s.mu.Lock()
-		s.log.Warn("shutdown timeout: closing remaining connections", "count", len(s.conns))
-		for nc := range s.conns {
+		left := maps.Clone(s.conns)
+		s.mu.Unlock()
+		s.log.Warn("shutdown timeout: closing remaining connections", "count", len(left))
+		for nc := range left {
 			nc.Close()
 		}
-		s.mu.Unlock()
-		<-done
+		select { // their goroutines end as their reads fail, each with its log line
+		case <-done:
+		case <-time.After(shutdownGrace):
+			s.log.Warn("shutdown: connections still ending; exiting without them")
+		}
 	}
 }
 
-// listenURL is the ws:// address clients should use for the listener.
-func listenURL(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return "ws://" + addr.String() + "/"
+// shutdownGrace bounds the wait, once the shutdown timeout has passed and
+// the remaining connections are closed, for their goroutines to end: with
+// thousands left, logging each one's end takes longer than the exit would.
+const shutdownGrace = 400 * time.Millisecond
+
+// goAwayLate sends Close 1001 to a WebSocket whose handshake ended after
+// the shutdown began, which the shutdown's list may have missed, with the
+// shutdown's deadline. It is a function of its own to keep the deadline
+// off runWS's stack frame.
+func (s *server) goAwayLate(ws *wsConn) {
+	s.mu.Lock()
+	closing, deadline := s.closing, s.stopBy
+	s.mu.Unlock()
+	if closing {
+		ws.goAway(deadline)
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "ws://" + net.JoinHostPort(host, port) + "/"
 }

@@ -15,10 +15,7 @@ package main
 // its length is not known until its last fragment. Not a compressed one
 // (deflate.go): it is inflated, and its limit checked, as a whole.
 
-import (
-	"io"
-	"sync"
-)
+import "io"
 
 // streamThreshold is the payload length above which a single-frame binary
 // message is streamed.
@@ -37,16 +34,20 @@ func (c *wsConn) streams() bool {
 // as soon as it is unmasked. While the echo's frame is half-written no
 // other frame may go out (write.go): a keepalive ping is skipped, and the
 // shutdown's Close waits for the end, as it does for a message being assembled.
+//
+// The pieces go through the connection's message buffer (pool.go), which
+// starts at the smallest class and moves up a class each time a piece
+// fills it, to the largest: the server holds no more than about four times
+// what the client has sent so far, and a client that keeps up gets large
+// pieces, and so few system calls. If the budget cannot pay for a larger
+// buffer, the echo goes on in the one it has: it is never refused half-way.
 func (c *wsConn) streamBinary() error {
 	n := int(c.hdr.length)
 	c.messageBegins()
-	if !c.budget.take(streamBufSize) { // budget.go: the piece buffer counts as a message's
+	if !c.readyMsgBuf() {
 		return errBudget
 	}
-	defer c.budget.give(streamBufSize, false)
-	bp := streamPool.Get().(*[]byte)
-	defer streamPool.Put(bp)
-	buf := *bp
+	buf := c.msg[:cap(c.msg)]
 	start := msgHeadroom - serverHeaderLen(n) // the first piece carries the header
 	putServerHeader(buf[start:], opBinary, n)
 	echo := true
@@ -75,6 +76,12 @@ func (c *wsConn) streamBinary() error {
 		if err != nil {
 			return noEOF(err)
 		}
+		if k == len(room) && len(buf) < msgClasses[len(msgClasses)-1] {
+			c.msg = c.msg[:0] // nothing in it to keep
+			if c.takeMsgBuf(msgClasses[msgClass(len(buf))+1]) {
+				buf = c.msg[:cap(c.msg)]
+			}
+		}
 	}
 	if echo {
 		c.messages++
@@ -82,10 +89,6 @@ func (c *wsConn) streamBinary() error {
 	}
 	return nil
 }
-
-// streamPiece is the most of a streamed message read, unmasked and written
-// at a time: fewer, larger system calls, as io.Copy's.
-const streamPiece = 256 << 10
 
 // streamMinPiece is the least a piece waits for before it is echoed (or
 // the rest of the frame, if less). Without it, a frame arriving in small
@@ -95,9 +98,3 @@ const streamPiece = 256 << 10
 // rest of a frame it began, so waiting for it cannot stall one that
 // behaves; one that stalls meets the idle timeout, as anywhere.
 const streamMinPiece = 64 << 10
-
-// streamPool holds the piece buffers of streamed echoes.
-var streamPool = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}
-
-// streamBufSize is a piece buffer's size: room for the echo's header, then the piece.
-const streamBufSize = msgHeadroom + streamPiece

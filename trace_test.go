@@ -122,7 +122,7 @@ func TestTraceOffWritesNothing(t *testing.T) {
 // TestTraceStreamed: a streamed echo is traced as the client's frame, then
 // the echo's header and first piece, said to be streamed.
 func TestTraceStreamed(t *testing.T) {
-	trace := traceOf(t, frames(binaryMsg(bytes.Repeat([]byte{7}, 600000)))) // more than one streamPiece
+	trace := traceOf(t, frames(binaryMsg(bytes.Repeat([]byte{7}, 600000)))) // more than one piece of the largest class
 	wantLines(t, trace,
 		"<- frame from the client, 14 header bytes:", "Extended payload length (64 bits): 600000",
 		"unmasked (3.4.2):     07 07 07",

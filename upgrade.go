@@ -48,10 +48,14 @@ func handshake(w io.Writer, req *request, rules handshakeRules, tr *tracer) (ext
 	}
 	if rules.deflate {
 		ext = negotiateDeflate(req.extensions) // deflate.go: RFC 7692, beyond the article
+		ext.payWindow(rules.budget)
 	}
 	resp := switchingProtocols(req.key, ext.extensionsHeader())
 	_, err = w.Write(resp)
 	tr.handshake(req, resp)
+	if err != nil && ext != nil {
+		rules.budget.giveWindow(ext.window) // no connection will keep it
+	}
 	return ext, err
 }
 
@@ -89,6 +93,7 @@ func (req *request) checkUpgrade() *httpError {
 type handshakeRules struct {
 	origins []string // -origin: the Origin values allowed; empty allows any
 	deflate bool     // -deflate: accept a permessage-deflate offer (deflate.go)
+	budget  *budget  // what pays for the client's compression window (budget.go:takeWindow); nil: no limit
 }
 
 // allow refuses a valid handshake that the server's rules do not allow:
