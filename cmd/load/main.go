@@ -11,6 +11,7 @@
 //	go run ./cmd/load -mode noread -conns 100 -pid $!   # clients that send and never read
 //	go run ./cmd/load -mode trickle -conns 1000 -pid $! # clients that announce 60 MiB and send 1000 bytes
 //	go run ./cmd/load -mode hold -conns 16 -size 67108863 -pid $! # clients that never finish a 64 MiB message
+//	go run ./cmd/load -mode attack -attack announce -conns 4095 -duration 15s -pid $! # an attack of issue 21, with a probe (attack.go)
 //	go run ./cmd/load -serve-tcp 127.0.0.1:9998 &       # the plain TCP echo baseline
 //	go run ./cmd/load -tcp -addr 127.0.0.1:9998 -conns 100 -size 1024 -pid $!
 package main
@@ -63,7 +64,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 10m)")
 	flag.StringVar(&o.mode, "mode", "echo", "echo: throughput and latency; idle: memory per open connection, before and after one echo each (-idle-echo); "+
 		"noread: clients that send -size messages and never read; trickle: clients that announce a 60 MiB frame (under the server's default limit), send 1000 bytes and wait; "+
-		"hold: clients that send -size bytes of a binary message in 1 MiB fragments, all but the last, and wait")
+		"hold: clients that send -size bytes of a binary message in 1 MiB fragments, all but the last, and wait; "+
+		"attack: -conns attackers run -attack while a probe echoes 16 B, 20 KB and 1 MB text messages (attack.go)")
 	flag.IntVar(&o.pid, "pid", 0, "the server's PID, to read its CPU time and memory from /proc")
 	flag.StringVar(&o.sources, "sources", "auto", "local source addresses, comma-separated, or auto: 127.0.0.x as the port range needs")
 	flag.StringVar(&o.offer, "offer", deflateOffer, "with -deflate: the Sec-WebSocket-Extensions offered")
@@ -84,6 +86,8 @@ func main() {
 		err = idleRun(o)
 	case "noread", "trickle", "hold":
 		err = hostileRun(o)
+	case "attack":
+		err = attackRun(o)
 	default:
 		err = fmt.Errorf("unknown -mode %q", o.mode)
 	}
