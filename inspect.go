@@ -339,3 +339,18 @@ func (s *server) inspectable(req *request) *inspection {
 	}
 	return s.inspector.attach(token)
 }
+
+// inspectTracer is the tracer of an upgrade request that asks to be
+// inspected (inspectable): tr, or a tracer that only informs the
+// inspection if -trace is off. Otherwise tr as it is.
+func (s *server) inspectTracer(req *request, tr *tracer) *tracer {
+	x := s.inspectable(req)
+	if x == nil {
+		return tr
+	}
+	if tr == nil {
+		tr = &tracer{}
+	}
+	tr.insp = x
+	return tr
+}

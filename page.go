@@ -110,6 +110,16 @@ func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, 
 	return status, err
 }
 
+// servePlainConn serves a connection whose first request is plain HTTP:
+// tracked as such for the shutdown, counted for push.html if it is one of
+// its techniques, and answered (answerPlain). handedOn: a goroutine of
+// answerPlain's has the connection now.
+func (s *server) servePlainConn(nc net.Conn, kr *connReader, br *bufio.Reader, req *request, tr *tracer, remote string) (handedOn bool) {
+	s.track(nc, tracked{plain: true})
+	s.pushStats.counter(req).connected() // push.html counts connections per technique
+	return s.answerPlain(nc, kr, br, req, tr, remote)
+}
+
 // answerPlain answers a plain request and logs it; on a connection kept
 // alive for polls (push.go:keepsAlive), it goes on with the requests that
 // follow, as long as they are already buffered (a client may send its next

@@ -11,6 +11,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -165,6 +166,20 @@ func (s *server) serveStats(req *request, path string) ([]byte, error) {
 	}
 	body, _ := json.Marshal(out)
 	return fixedResponse(req, "application/json", pushHeaders, body), nil
+}
+
+// open counts an upgrade request to /clock/ws for push.html, when it is
+// one of the page's (counter), and returns what the connection writes
+// through: nc, or nc counting what is sent, the 101 first. Every other
+// upgrade request is not push.html's, and gets nc.
+func (ps *pushStats) open(nc net.Conn, req *request) io.Writer {
+	tc := ps.counter(req)
+	if tc == nil || requestPath(req.target) != clockWSPath {
+		return nc
+	}
+	tc.connected()
+	tc.request(len(req.head))
+	return countedWriter{nc, tc}
 }
 
 // countedWriter counts what is written through it.

@@ -6,6 +6,7 @@ package main
 // connection's code from costing more than that connection.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -191,53 +192,36 @@ func (s *server) untrack(nc net.Conn) {
 	}
 }
 
-// serveConn reads one connection's request head (http.go) and routes it:
-// a WebSocket handshake (upgrade.go), which on success starts runWS for
-// its frames, or plain HTTP (page.go), which a kept-alive poll follows
-// with awaitPoll. It returns once the handshake or the answer is done, so
+// serveConn is the article's net.createServer callback and its
+// socket.once("data") (3.4.3): read the request head, then either answer
+// it as plain HTTP (page.go) or upgrade the connection (upgrade.go) and
+// start the frame loop (runWS). It returns once the handshake is done, so
 // the stack that parsing and logging grew goes with it: the connection's
-// long life is spent in a fresh goroutine, as small as its wait needs.
+// long life is spent in a fresh goroutine, as small as the frame loop needs.
 func (s *server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr().String()
 	handedOn := false // a goroutine started here goes on with the connection, and untracks it at its end
-	defer func() {
-		if !handedOn {
-			s.untrack(nc)
-		}
-	}()
+	defer s.untrackUnless(nc, &handedOn)
 	defer s.recoverConn(nc, remote)
-	if err := tuneConn(nc); err != nil {
-		s.log.Warn("socket options", "remote", remote, "err", err)
-	}
-
-	var tr *tracer
-	if s.cfg.trace {
-		tr = newTracer(s.traceOut, remote)
-	}
+	s.tune(nc, remote)
+	tr := s.tracerFor(remote) // trace.go: nil without -trace
 	nc.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
 	kr := newConnReader(nc)
 	br := getReader(kr)
-	req, err := readRequest(br, int(s.cfg.maxHeaderBytes))
-	switch {
-	case err != nil:
+	req, err := readRequest(br, int(s.cfg.maxHeaderBytes)) // http.go
+	if err != nil {
 		putReader(br)
 		s.refuse(nc, remote, req, err, tr)
 		return
-	case !req.isWebSocket():
-		s.track(nc, tracked{plain: true})
-		s.pushStats.counter(req).connected() // push.html counts connections per technique
-		handedOn = s.answerPlain(nc, kr, br, req, tr, remote)
+	}
+	if !req.isWebSocket() { // the pages and section 2's clocks (page.go, push.go)
+		handedOn = s.servePlainConn(nc, kr, br, req, tr, remote)
 		return
 	}
-	if x := s.inspectable(req); x != nil { // the page asked to see this connection's bytes (inspect.go)
-		if tr == nil {
-			tr = &tracer{}
-		}
-		tr.insp = x
-	}
-	rules := handshakeRules{origins: s.origins, deflate: s.cfg.deflate && requestPath(req.target) != clockWSPath, budget: s.budget}
-	ext, err := handshake(nc, req, rules, tr)
+	tr = s.inspectTracer(req, tr)                     // inspect.go: the page asked to see this connection's bytes
+	out := s.pushStats.open(nc, req)                  // pushstats.go: nc, counted for push.html on /clock/ws
+	ext, err := handshake(out, req, s.rules(req), tr) // upgrade.go: article 3.3
 	if err != nil {
 		putReader(br)
 		s.refuse(nc, remote, req, err, tr)
@@ -245,29 +229,46 @@ func (s *server) serveConn(nc net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-
-	ws := newWSConn(br, nc, int64(s.cfg.maxMessage))
-	ws.trace = tr
-	ws.kr = kr
-	ws.out.nc, ws.out.timeout = nc, s.cfg.writeTimeout
-	ws.budget = s.budget
-	ws.deflate = newDeflater(ext)
-	if requestPath(req.target) == clockWSPath { // the server-pushed clock (clockws.go)
-		ws.clock = true
-		if tc := s.pushStats.counter(req); tc != nil {
-			ws.counter, kr.counter = tc, tc
-			tc.connected()
-			tc.request(len(req.head))
-			tc.sent(len(switchingProtocols(req.key, "")))
-			ws.out.w = countedWriter{nc, tc}
-		}
-	}
-	kr.activate(ws, s.cfg.pingInterval, s.cfg.idleTimeout, s.cfg.messageTimeout)
+	ws := s.newWS(nc, out, kr, br, ext, tr)
+	ws.clock = requestPath(req.target) == clockWSPath // clockws.go: it pushes the time and echoes nothing
 	s.track(nc, tracked{ws: ws})
 	s.log.Info("open", "remote", remote, "path", preview(req.target), "origin", preview(req.origin))
 	handedOn = true
 	s.wg.Add(1)
 	go s.runWS(nc, ws, remote)
+}
+
+// untrackUnless, deferred by serveConn, forgets the connection unless a
+// goroutine it started has it now (*handedOn), which forgets it at its end.
+func (s *server) untrackUnless(nc net.Conn, handedOn *bool) {
+	if !*handedOn {
+		s.untrack(nc)
+	}
+}
+
+// tune sets the socket options of sockopt_linux.go; a failure is logged,
+// and the connection goes on with the defaults.
+func (s *server) tune(nc net.Conn, remote string) {
+	if err := tuneConn(nc); err != nil {
+		s.log.Warn("socket options", "remote", remote, "err", err)
+	}
+}
+
+// newWS starts the frame phase of an upgraded connection: frames are read
+// through br, which read the handshake, and written to out (write.go),
+// with the server's limits, its budget, and the extension agreed.
+func (s *server) newWS(nc net.Conn, out io.Writer, kr *connReader, br *bufio.Reader, ext *deflateParams, tr *tracer) *wsConn {
+	ws := newWSConn(br, out, int64(s.cfg.maxMessage))
+	ws.trace = tr
+	ws.kr = kr
+	ws.out.nc, ws.out.timeout = nc, s.cfg.writeTimeout
+	ws.budget = s.budget
+	ws.deflate = newDeflater(ext)
+	if cw, ok := out.(countedWriter); ok { // push.html counts what /clock/ws receives too
+		ws.counter, kr.counter = cw.tc, cw.tc
+	}
+	kr.activate(ws, s.cfg.pingInterval, s.cfg.idleTimeout, s.cfg.messageTimeout)
+	return ws
 }
 
 // endInspection ends the connection's part in the page's inspector, if it has one.

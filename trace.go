@@ -54,6 +54,15 @@ func newTracer(out io.Writer, remote string) *tracer {
 	return &tracer{out: out, prefix: "[" + remote + "] "}
 }
 
+// tracerFor is a new connection's tracer: one writing to stderr with
+// -trace, nil without (its hooks then do nothing).
+func (s *server) tracerFor(remote string) *tracer {
+	if !s.cfg.trace {
+		return nil
+	}
+	return newTracer(s.traceOut, remote)
+}
+
 // flush writes the block with the connection's prefix on its first line.
 func (t *tracer) flush() {
 	t.out.Write(append([]byte(t.prefix), t.b.Bytes()...))

@@ -96,6 +96,12 @@ type handshakeRules struct {
 	budget  *budget  // what pays for the client's compression window (budget.go:takeWindow); nil: no limit
 }
 
+// rules are the server's handshake rules for req, from its flags:
+// /clock/ws offers no compression, as it only pushes the time.
+func (s *server) rules(req *request) handshakeRules {
+	return handshakeRules{origins: s.origins, deflate: s.cfg.deflate && requestPath(req.target) != clockWSPath, budget: s.budget}
+}
+
 // allow refuses a valid handshake that the server's rules do not allow:
 // an Origin not on the list (403, RFC 6455 §4.2.2 and §10.2).
 func (r handshakeRules) allow(req *request) *httpError {
