@@ -89,6 +89,7 @@ func (c *wsConn) releaseHeld() {
 func nextFrameAnswered(br *bufio.Reader) bool {
 	n := br.Buffered()
 	b, _ := br.Peek(min(n, maxFrameHeaderLen))
-	hl, length, ok := frameSize(b) // frame.go
-	return ok && b[0]&0x80 != 0 && opcode(b[0]&0x0F) != opPong && length < 1<<16 && uint64(n-hl) >= length
+	var h frameHeader
+	hl, ok := decodeFrameHeader(b, &h) // frame.go
+	return ok && h.fin && h.opcode != opPong && h.length < 1<<16 && uint64(n-hl) >= h.length
 }

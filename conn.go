@@ -11,37 +11,47 @@ import (
 	"sync/atomic"
 )
 
-// wsConn is one connection after the upgrade.
+// wsConn is one connection after the upgrade. Its first fields are the
+// article's 3.4.3 made correct: the socket's two directions, the frame
+// being read (buffers[0], buffers[1], the mask) and the message it builds
+// (payload, and room for its response's header); then what the log says
+// of the connection. The rest, embedded, is machinery a first reading
+// can skip.
 type wsConn struct {
-	br         *bufio.Reader // the handshake's reader: the bytes after the request are frames
-	kr         *connReader   // what br reads from: the keepalive (keepalive.go); nil in tests
-	maxMessage int64         // -max-message: the largest message accepted (1009 above it)
+	br  *bufio.Reader // the socket's bytes after the handshake: socket.on("data"), read frame by frame
+	out frameWriter   // socket.write: every frame goes out through its one locked path (write.go)
 
-	hdr     frameHeader             // the frame being read
-	scratch [maxFrameHeaderLen]byte // its header bytes
+	hdr     frameHeader // the frame being read: FIN, opcode, MASK, length, masking key (frame.go)
+	msgOp   opcode      // opText or opBinary while a message is open, 0 between messages
+	msg     []byte      // msgHeadroom bytes, then the payload of the message so far
+	checked int         // how much of a text message is known to be valid UTF-8 (utf8.go)
+
+	maxMessage int64     // -max-message: the largest message accepted (1009 above it)
+	peer       peerClose // what the client's Close said (close.go)
+	err        error     // how serve ended, for the log line
+	messages   int64     // messages echoed
+	bytes      int64     // payload bytes echoed
+
+	machinery
+}
+
+// machinery is what the connection needs beyond the article: buffers lent
+// only while bytes are in flight, the keepalive, the memory budget, the
+// tracer, permessage-deflate, and push.html's clock. Each field names the
+// file that explains it.
+type machinery struct {
+	kr      *connReader             // what br reads from: the keepalive (keepalive.go); nil in tests
+	scratch [maxFrameHeaderLen]byte // the header's bytes as read (frame.go:readFrameHeader)
 	ctrl    [2 + 125]byte           // a control frame: room for the reply's header, then the payload
-
-	msgOp   opcode       // opText or opBinary while a message is open, 0 between messages
-	msg     []byte       // msgHeadroom bytes, then the payload of the message so far
-	msgBuf  *[]byte      // the pooled buffer behind msg (pool.go), nil if it has none
-	checked int          // how much of a text message is known to be valid UTF-8 (utf8.go)
-	zipped  bool         // the message came compressed: RSV1 on its first frame (deflate.go)
-	budget  *budget      // the server's memory budget for message buffers (budget.go); nil: none
-	held    atomic.Int64 // the bytes of it this connection holds (read by others: evictFor)
-	evicted atomic.Bool  // the budget closes this connection with 1013 to make room (budget.go:evictFor)
-
-	out  frameWriter // the sending side (write.go)
-	peer peerClose   // what the client's Close said (close.go)
-	err  error       // how serve ended, for the log line
-
-	messages int64 // messages echoed
-	bytes    int64 // payload bytes echoed
-
-	trace   *tracer   // -trace (trace.go); nil when off, and its hooks then do nothing
-	deflate *deflater // permessage-deflate, if -deflate agreed it (deflate.go); nil: none, and its methods do nothing
-
-	clock   bool         // /clock/ws: the server pushes the time and echoes nothing (clockws.go)
-	counter *techCounter // push.html's byte counts for this connection (pushstats.go); nil: none
+	msgBuf  *[]byte                 // the pooled buffer behind msg (pool.go), nil if it has none
+	zipped  bool                    // the message came compressed: RSV1 on its first frame (deflate.go)
+	budget  *budget                 // the server's memory budget for message buffers (budget.go); nil: none
+	held    atomic.Int64            // the bytes of it this connection holds (read by others: evictFor)
+	evicted atomic.Bool             // the budget closes this connection with 1013 to make room (budget.go:evictFor)
+	trace   *tracer                 // -trace (trace.go); nil when off, and its hooks then do nothing
+	deflate *deflater               // permessage-deflate, if -deflate agreed it (deflate.go); nil: none, and its methods do nothing
+	clock   bool                    // /clock/ws: the server pushes the time and echoes nothing (clockws.go)
+	counter *techCounter            // push.html's byte counts for this connection (pushstats.go); nil: none
 }
 
 // msgHeadroom is room kept in front of a message's payload for the echo's
@@ -75,43 +85,34 @@ func (c *wsConn) serve() error {
 }
 
 // readFrames is the loop of article 3.4.3, socket.on("data", ...), made to
-// read frames, not reads: read a header, then its payload, and echo each
-// complete message, until the closing handshake (nil) or an error.
+// read frames, not reads: read a header, then a control frame or a data
+// frame's payload, and echo each complete message, until the closing
+// handshake (nil) or an error. Between messages, one call does what a
+// quiet connection needs (idle.go).
 func (c *wsConn) readFrames() error {
 	h := &c.hdr
 	for {
 		if c.msgOp == 0 {
-			c.kr.messageDone() // keepalive.go: the next message's clock starts with its first byte
+			if err := c.betweenMessages(); err != nil { // idle.go: the message clock stops; wait holding no buffer
+				return err
+			}
 		}
-		if err := c.idle(); err != nil { // between messages, wait holding no buffer (idle.go)
-			return err
-		}
-		if err := readFrameHeader(c.br, c.scratch[:], h, c.deflate != nil); err != nil {
+		if err := readFrameHeader(c.br, c.scratch[:], h, c.deflate != nil); err != nil { // frame.go: buffers[0], buffers[1], ...
 			c.trace.badHeader(h, err)
 			return err
 		}
-		if h.opcode.isControl() {
-			done, err := c.control()
-			if done || err != nil {
-				return err
-			}
-			continue
+		var done bool
+		var err error
+		switch {
+		case h.opcode.isControl(): // ping, pong or Close (RFC 6455 §5.5)
+			done, err = c.control()
+		case c.streams(): // a large binary frame, echoed as it arrives (stream.go)
+			err = c.streamBinary()
+		default: // text, binary or continuation: its payload into the message, echoed at the message's end
+			err = c.dataFrame()
 		}
-		if c.streams() { // a large binary frame, echoed as it arrives (stream.go)
-			if err := c.streamBinary(); err != nil {
-				return err
-			}
-			continue
-		}
-		err := c.dataFrame()
-		c.trace.frameIn(h, err)
-		if err != nil {
+		if done || err != nil {
 			return err
-		}
-		if h.fin {
-			if err := c.endMessage(); err != nil {
-				return err
-			}
 		}
 	}
 }
@@ -119,27 +120,40 @@ func (c *wsConn) readFrames() error {
 // dataFrame reads a text, binary or continuation frame's payload into the
 // message, after the rules of fragmentation (RFC 6455 §5.4): a message is a
 // text or binary frame, then continuation frames until one has FIN set.
+// The frame that ends the message has it echoed (endMessage).
 func (c *wsConn) dataFrame() error {
 	h := &c.hdr
 	if h.opcode == opContinuation {
 		if c.msgOp == 0 {
-			return errNoMessage
+			return c.refuse(errNoMessage)
 		}
 	} else {
 		if c.msgOp != 0 {
-			return errMessageOpen
+			return c.refuse(errMessageOpen)
 		}
 		if c.clock {
-			return errClockOnly // clockws.go
+			return c.refuse(errClockOnly) // clockws.go
 		}
 		if err := c.startMessage(h.opcode); err != nil {
-			return err
+			return c.refuse(err)
 		}
 	}
 	if h.length > uint64(c.maxMessage)-uint64(len(c.msg)-msgHeadroom) {
-		return errMessageTooBig // before reading (or allocating for) a single byte of it
+		return c.refuse(errMessageTooBig) // before reading (or allocating for) a single byte of it
 	}
-	return c.readPayload(int(h.length))
+	err := c.readPayload(int(h.length))
+	c.trace.frameIn(h, err)
+	if err != nil || !h.fin {
+		return err
+	}
+	return c.endMessage()
+}
+
+// refuse is a data frame refused before its payload is read: traced as
+// such, and err returned.
+func (c *wsConn) refuse(err error) error {
+	c.trace.frameIn(&c.hdr, err)
+	return err
 }
 
 // startMessage opens a message of type op.
@@ -185,7 +199,10 @@ func (c *wsConn) readPayload(n int) error {
 }
 
 // endMessage echoes the completed message as one frame of the same type,
-// header and payload in one write, then readies for the next message.
+// header and payload in one write, then readies for the next message. The
+// echo's header goes into the headroom kept in front of the payload: the
+// article's Buffer.alloc(2 + length), response[0], response[1] and
+// payload.copy(response, 2), done without allocating or copying.
 func (c *wsConn) endMessage() error {
 	if c.zipped { // -deflate: the payload was the message compressed (deflate.go)
 		if err := c.inflate(); err != nil {

@@ -592,7 +592,8 @@ func FuzzInflate(f *testing.F) {
 	f.Add([]byte{0xff}, false)
 	const limit = 4 << 10
 	f.Fuzz(func(t *testing.T, z []byte, takeover bool) {
-		c := &wsConn{maxMessage: limit, deflate: newDeflater(&deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15, clientNoContextTakeover: !takeover})}
+		c := &wsConn{maxMessage: limit}
+		c.deflate = newDeflater(&deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15, clientNoContextTakeover: !takeover})
 		for range 2 { // twice: the second message sees the first one's window
 			c.msg = append(make([]byte, msgHeadroom, msgHeadroom+len(z)), z...)
 			err := c.inflate()

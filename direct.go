@@ -18,7 +18,7 @@ package main
 // header (a client's, with a masking key) and how large a buffer to read
 // it into. Between messages of one kind the guess is right.
 func (w *readiness) expect(h *frameHeader) {
-	w.headLen = 2 + extendedLen[h.payloadLen&0x7F] + 4
+	w.headLen = 2 + extendedLen[h.payloadLen] + 4
 	w.class = 0 // larger than streamThreshold: its bytes go elsewhere (stream.go) and a large read here would be one more copy
 	if h.length <= streamThreshold {
 		w.class = msgClass(msgHeadroom + int(h.length))
@@ -39,15 +39,11 @@ func (w *readiness) readBuf() []byte {
 func (w *readiness) arrived(n int) {
 	w.pend = (*w.buf)[msgHeadroom-w.headLen:][:n]
 	b := w.pend
-	hl, length, ok := frameSize(b) // frame.go
-	op := opcode(b[0] & 0x0F)
-	w.whole = ok && b[1]&0x80 != 0 && hl == w.headLen && (op == opText || op == opBinary) &&
-		length >= readBufferSize && length <= uint64(cap(*w.buf)-msgHeadroom) && uint64(n-hl) <= length
+	var h frameHeader
+	hl, ok := decodeFrameHeader(b, &h) // frame.go
+	w.whole = ok && h.mask && hl == w.headLen && (h.opcode == opText || h.opcode == opBinary) &&
+		h.length >= readBufferSize && h.length <= uint64(cap(*w.buf)-msgHeadroom) && uint64(n-hl) <= h.length
 }
-
-// extendedLen is how many bytes of extended payload length follow a
-// Payload len (RFC 6455 §5.2): 2 after 126, 8 after 127, none otherwise.
-var extendedLen = [128]int{126: 2, 127: 8}
 
 // handOn gives the bytes the wait read to p: none copied if p is where
 // they already are (a message buffer that adopt made of them), and, if

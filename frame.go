@@ -101,13 +101,7 @@ func readFrameHeader(r io.Reader, scratch []byte, h *frameHeader, rsv1 bool) err
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
-	h.fin = b[0]&0x80 != 0
-	h.rsv1 = b[0]&0x40 != 0
-	h.rsv2 = b[0]&0x20 != 0
-	h.rsv3 = b[0]&0x10 != 0
-	h.opcode = opcode(b[0] & 0x0F)
-	h.mask = b[1]&0x80 != 0
-	h.payloadLen = b[1] & 0x7F
+	h.firstTwo(b[0], b[1])
 
 	// Rules that the first two bytes already decide: fail before reading more.
 	switch {
@@ -166,35 +160,57 @@ func noEOF(err error) error {
 	return err
 }
 
-// frameSize reads the length fields of a frame header at the start of b,
-// a client's or a server's: the header's length (with the masking key if
-// MASK is set) and the payload's. ok false: b is too short to say. It
-// checks nothing else; readFrameHeader does, when the frame is read.
-func frameSize(b []byte) (headerLen int, length uint64, ok bool) {
+// firstTwo sets the fields of the header's first two bytes, the article's
+// buffers[0] and buffers[1]: FIN, RSV1-3 and opcode, then MASK and Payload len.
+func (h *frameHeader) firstTwo(b0, b1 byte) {
+	h.fin = b0&0x80 != 0
+	h.rsv1 = b0&0x40 != 0
+	h.rsv2 = b0&0x20 != 0
+	h.rsv3 = b0&0x10 != 0
+	h.opcode = opcode(b0 & 0x0F)
+	h.mask = b1&0x80 != 0
+	h.payloadLen = b1 & 0x7F
+}
+
+// extendedLen is how many bytes of extended payload length follow a
+// Payload len (RFC 6455 §5.2): 2 after 126, 8 after 127, none otherwise.
+var extendedLen = [128]int{126: 2, 127: 8}
+
+// decodeFrameHeader reads the frame header at the start of b, a client's
+// or a server's, into h, laid out as readFrameHeader reads it, but
+// checking nothing: it is for bytes already read or written (a frame
+// buffered whole, the server's own frame). headerLen is the header's
+// length, with the masking key if MASK is set; ok false: b is too short to
+// hold the whole header.
+func decodeFrameHeader(b []byte, h *frameHeader) (headerLen int, ok bool) {
 	if len(b) < 2 {
-		return 0, 0, false
+		return 0, false
 	}
-	headerLen = 2
-	switch length = uint64(b[1] & 0x7F); length {
-	case 126:
-		headerLen = 4
-	case 127:
-		headerLen = 10
-	}
-	if b[1]&0x80 != 0 {
+	*h = frameHeader{}
+	h.firstTwo(b[0], b[1])
+	headerLen = 2 + extendedLen[h.payloadLen]
+	if h.mask {
 		headerLen += 4
 	}
 	if len(b) < headerLen {
-		return 0, 0, false
+		return 0, false
 	}
-	switch length {
+	switch h.payloadLen {
 	case 126:
-		length = uint64(binary.BigEndian.Uint16(b[2:]))
+		h.length = uint64(binary.BigEndian.Uint16(b[2:]))
 	case 127:
-		length = binary.BigEndian.Uint64(b[2:])
+		h.length = binary.BigEndian.Uint64(b[2:])
+	default:
+		h.length = uint64(h.payloadLen)
 	}
-	return headerLen, length, true
+	if h.mask {
+		copy(h.maskingKey[:], b[headerLen-4:])
+	}
+	return headerLen, true
 }
+
+// opcodeOf is the opcode of the frame that starts p.
+func opcodeOf(p []byte) opcode { return opcode(p[0] & 0x0F) }
 
 // serverHeaderLen is the length of the header of a server frame (no
 // masking key) with an n-byte payload, using the shortest length encoding,
@@ -207,18 +223,6 @@ func serverHeaderLen(n int) int {
 		return 4
 	}
 	return 10
-}
-
-// serverFrameLen reads back the header of a server frame (one that
-// putServerHeader wrote): its payload length and its header's length.
-func serverFrameLen(frame []byte) (n uint64, headerLen int) {
-	switch n = uint64(frame[1] & 0x7F); n {
-	case 126:
-		return uint64(binary.BigEndian.Uint16(frame[2:])), 4
-	case 127:
-		return binary.BigEndian.Uint64(frame[2:]), 10
-	}
-	return n, 2
 }
 
 // putServerHeader writes the header of an unfragmented, unmasked server frame

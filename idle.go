@@ -45,19 +45,6 @@ func (w *readiness) init(k *connReader, nc net.Conn) {
 // anything the socket still holds (direct.go: without a copy, where it can).
 func (w *readiness) takePending(p []byte) int { return w.handOn(p) }
 
-// idle runs before each frame. Between messages with nothing buffered, the
-// connection gives its buffers back (pool.go), waits for the client's next
-// bytes holding none, and takes a bufio.Reader again. Between messages
-// with part of a frame buffered, it gives back its message buffer and
-// held-back echoes' buffer, for the rest may be long in coming (partFrame).
-// Inside a message, or in tests (no connReader), it does nothing.
-func (c *wsConn) idle() error {
-	if c.msgOp != 0 {
-		return nil // small enough to inline: a message in progress pays one test
-	}
-	return c.waitIdle()
-}
-
 // partFrame gives back the message buffer and the held-back echoes'
 // buffer unless the next frame is there whole in b, the n bytes read ahead
 // (or their start): only a frame that has arrived keeps them, so that a
@@ -67,14 +54,22 @@ func (c *wsConn) partFrame(b []byte, n int) {
 	if c.msg == nil && c.out.held == nil {
 		return
 	}
-	if hl, length, ok := frameSize(b); !ok || uint64(n-hl) < length {
+	var h frameHeader
+	if hl, ok := decodeFrameHeader(b, &h); !ok || uint64(n-hl) < h.length { // frame.go
 		c.releaseMsgBuf()
 		c.releaseHeld() // batch.go
 	}
 }
 
-// waitIdle is idle's work between messages: the wait, if nothing is buffered.
-func (c *wsConn) waitIdle() error {
+// betweenMessages runs before each frame that may start a message. The
+// message's clock stops (keepalive.go: it starts again with the next
+// bytes). With nothing buffered, the connection gives its buffers back
+// (pool.go), waits for the client's next bytes holding none, and takes a
+// bufio.Reader again. With part of a frame buffered, it gives back its
+// message buffer and held-back echoes' buffer, for the rest may be long in
+// coming (partFrame). In tests (no connReader) it waits for nothing.
+func (c *wsConn) betweenMessages() error {
+	c.kr.messageDone()
 	if n := c.br.Buffered(); n > 0 {
 		b, _ := c.br.Peek(min(n, maxFrameHeaderLen))
 		c.partFrame(b, n)

@@ -151,17 +151,17 @@ const frameEventMax = 256 + 2*maxFrameHeaderLen + 4*inspectPreview
 // appendFrameEvent formats one frame, in either direction, as the page
 // draws it: its header bytes, their fields, and the first payload bytes,
 // as they went on the wire (masked, for a client's) and unmasked.
-func appendFrameEvent(e []byte, dir string, hdr []byte, length uint64, key, masked, payload []byte) []byte {
-	b0, b1 := hdr[0], hdr[1]
+func appendFrameEvent(e []byte, dir string, hdr []byte, h *frameHeader, key, masked, payload []byte) []byte {
+	length := h.length
 	e = appendEventStart(e, "frame")
 	e = append(append(append(appendField(e, "dir"), '"'), dir...), '"')
 	e = appendHex(e, "header", hdr)
-	e = appendBool(e, "fin", b0&0x80 != 0)
-	e = appendBool(e, "rsv1", b0&0x40 != 0)
-	e = appendBool(e, "rsv2", b0&0x20 != 0)
-	e = appendBool(e, "rsv3", b0&0x10 != 0)
-	e = strconv.AppendInt(appendField(e, "opcode"), int64(b0&0x0F), 10)
-	e = appendBool(e, "mask", b1&0x80 != 0)
+	e = appendBool(e, "fin", h.fin)
+	e = appendBool(e, "rsv1", h.rsv1)
+	e = appendBool(e, "rsv2", h.rsv2)
+	e = appendBool(e, "rsv3", h.rsv3)
+	e = strconv.AppendInt(appendField(e, "opcode"), int64(h.opcode), 10)
+	e = appendBool(e, "mask", h.mask)
 	e = strconv.AppendUint(appendField(e, "length"), length, 10)
 	e = appendHex(e, "maskingKey", key)
 	e = appendHex(e, "payloadMasked", masked)
@@ -185,16 +185,17 @@ func (x *inspection) frameIn(h *frameHeader, unmasked []byte) {
 		key = h.maskingKey[:]
 		maskBytesSimple(h.maskingKey, 0, m)
 	}
-	x.push(appendFrameEvent(buf[:0], "in", hdr, h.length, key, m, unmasked), inspectCloseRoom)
+	x.push(appendFrameEvent(buf[:0], "in", hdr, h, key, m, unmasked), inspectCloseRoom)
 }
 
 // frameOut reports a server frame from its bytes (header and payload, or
 // a streamed echo's header and first piece). A server frame is unmasked.
 func (x *inspection) frameOut(frame []byte) {
 	var buf [frameEventMax]byte
-	n, hl := serverFrameLen(frame)
+	var h frameHeader
+	hl, _ := decodeFrameHeader(frame, &h) // frame.go
 	p := frame[hl:min(len(frame), hl+inspectPreview)]
-	x.push(appendFrameEvent(buf[:0], "out", frame[:hl], n, nil, p, p), inspectCloseRoom)
+	x.push(appendFrameEvent(buf[:0], "out", frame[:hl], &h, nil, p, p), inspectCloseRoom)
 }
 
 // inflatedEvent reports what a compressed message (RSV1, deflate.go)

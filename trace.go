@@ -194,7 +194,7 @@ func (t *tracer) printFrameIn(h *frameHeader, err error) {
 	}
 	hdr := clientHeaderBytes(h)
 	fmt.Fprintf(&t.b, "<- frame from the client, %d header bytes: % x\n", len(hdr), hdr)
-	t.diagram(hdr[0], hdr[1], h.length)
+	t.diagram(h)
 	// Where the article's app2.js finds each field: it assumes a 7-bit length,
 	// so its buffers.slice(2, 6) is the key only then.
 	ext := len(hdr) - 6
@@ -273,23 +273,24 @@ func (t *tracer) printFrameOut(frame []byte) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b0, b1 := frame[0], frame[1]
-	n, hl := serverFrameLen(frame)
+	var h frameHeader
+	hl, _ := decodeFrameHeader(frame, &h) // frame.go
+	n := h.length
 	if piece := uint64(len(frame) - hl); piece < n {
 		fmt.Fprintf(&t.b, "-> frame to the client, streamed (header and the first %d of %d payload bytes; the rest follows as it arrives), header: % x\n", piece, n, frame[:hl])
 	} else {
 		fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write), header: % x\n", hl, n, frame[:hl])
 	}
-	t.diagram(b0, b1, n)
+	t.diagram(&h)
 	fmt.Fprintf(&t.b, "    Masking-key: none (a server never masks, RFC 6455 §5.1)\n")
-	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, opcode(b0&0x0F)))
+	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, h.opcode))
 	t.flush()
 }
 
 // diagram draws a header's first two bytes under the article's 3.4.1
 // boxes (the boxes once per connection, the bits for every frame), then
 // names each field and the extended length.
-func (t *tracer) diagram(b0, b1 byte, length uint64) {
+func (t *tracer) diagram(h *frameHeader) {
 	if !t.drawn {
 		t.drawn = true
 		fmt.Fprintf(&t.b, "    the article's 3.4.1 diagram, first two bytes (drawn once; each frame shows its bits below it):\n")
@@ -302,17 +303,22 @@ func (t *tracer) diagram(b0, b1 byte, length uint64) {
 		fmt.Fprintf(&t.b, "    | |1|2|3|       |K|             |\n")
 		fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
 	}
-	bit := func(b byte, mask byte) byte { return b & mask / mask }
-	op, payloadLen := opcode(b0&0x0F), b1&0x7F
-	fmt.Fprintf(&t.b, "    |%d|%d|%d|%d|%s|%d|%s|\n", bit(b0, 0x80), bit(b0, 0x40), bit(b0, 0x20), bit(b0, 0x10),
-		spacedBits(uint64(op), 4), bit(b1, 0x80), spacedBits(uint64(payloadLen), 7))
+	bit := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	fin, r1, r2, r3, m := bit(h.fin), bit(h.rsv1), bit(h.rsv2), bit(h.rsv3), bit(h.mask)
+	fmt.Fprintf(&t.b, "    |%d|%d|%d|%d|%s|%d|%s|\n", fin, r1, r2, r3,
+		spacedBits(uint64(h.opcode), 4), m, spacedBits(uint64(h.payloadLen), 7))
 	fmt.Fprintf(&t.b, "    FIN=%d RSV1=%d RSV2=%d RSV3=%d opcode=0x%X (%s) MASK=%d Payload len=%d\n",
-		bit(b0, 0x80), bit(b0, 0x40), bit(b0, 0x20), bit(b0, 0x10), byte(op), op, bit(b1, 0x80), payloadLen)
-	switch payloadLen {
+		fin, r1, r2, r3, byte(h.opcode), h.opcode, m, h.payloadLen)
+	switch h.payloadLen {
 	case 126:
-		fmt.Fprintf(&t.b, "    Extended payload length (16 bits): %d\n", length)
+		fmt.Fprintf(&t.b, "    Extended payload length (16 bits): %d\n", h.length)
 	case 127:
-		fmt.Fprintf(&t.b, "    Extended payload length (64 bits): %d\n", length)
+		fmt.Fprintf(&t.b, "    Extended payload length (64 bits): %d\n", h.length)
 	default:
 		fmt.Fprintf(&t.b, "    Extended payload length: none (Payload len is the length)\n")
 	}

@@ -57,7 +57,7 @@ func (c *wsConn) writeFrame(p []byte, cont, more bool) error {
 //     (goingAway) the Close 1001 the message held back follows it.
 func (c *wsConn) writeLocked(p []byte, cont, more bool) error {
 	o := &c.out
-	op := opcode(p[0] & 0x0F) // meaningful for a frame's start only
+	op := opcodeOf(p) // frame.go: meaningful for a frame's start only
 	endsMessage := !more && (cont || op == opText || op == opBinary)
 	if endsMessage {
 		o.inMessage = false
