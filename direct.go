@@ -14,10 +14,22 @@ package main
 // bufio.Reader copies, and a message buffer of its own filled by a
 // further read: what happens here too whenever the guess is wrong.
 
+// directRead is the buffer the wait between messages reads into (idle.go,
+// idle_linux.go), and what it read.
+type directRead struct {
+	buf  *[]byte // a message buffer from the pools: the bytes the wait read
+	pend []byte  // the part of them not yet handed to the bufio.Reader
+
+	headLen int  // the header length expected of the next frame (expect)
+	class   int  // the pool of the buffer to read it into
+	whole   bool // pend is a frame's header, then its payload's start at buf[msgHeadroom]
+	mine    bool // buf became the message's buffer: it is not given back here
+}
+
 // expect guesses the next frame from the last one (h): the length of its
 // header (a client's, with a masking key) and how large a buffer to read
 // it into. Between messages of one kind the guess is right.
-func (w *readiness) expect(h *frameHeader) {
+func (w *directRead) expect(h *frameHeader) {
 	w.headLen = 2 + extendedLen[h.payloadLen] + 4
 	w.class = 0 // larger than streamThreshold: its bytes go elsewhere (stream.go) and a large read here would be one more copy
 	if h.length <= streamThreshold {
@@ -27,7 +39,7 @@ func (w *readiness) expect(h *frameHeader) {
 
 // readBuf takes the buffer the wait reads into, and returns where in it
 // to read: msgHeadroom less the guessed header length.
-func (w *readiness) readBuf() []byte {
+func (w *directRead) readBuf() []byte {
 	w.buf = msgPools[w.class].Get().(*[]byte)
 	return (*w.buf)[msgHeadroom-w.headLen:]
 }
@@ -36,7 +48,7 @@ func (w *readiness) readBuf() []byte {
 // they are one frame's header, of the guessed length, then the start of a
 // payload that fits the buffer and that they do not go past, large enough
 // that the bufio.Reader will pass reads of it through (readBufferSize).
-func (w *readiness) arrived(n int) {
+func (w *directRead) arrived(n int) {
 	w.pend = (*w.buf)[msgHeadroom-w.headLen:][:n]
 	b := w.pend
 	var h frameHeader
@@ -49,7 +61,7 @@ func (w *readiness) arrived(n int) {
 // they already are (a message buffer that adopt made of them), and, if
 // they are a whole frame's start, the header alone first, so that the
 // payload stays in place.
-func (w *readiness) handOn(p []byte) int {
+func (w *directRead) handOn(p []byte) int {
 	if len(w.pend) == 0 || len(p) == 0 {
 		return 0
 	}
@@ -71,7 +83,7 @@ func (w *readiness) handOn(p []byte) int {
 }
 
 // release gives the buffer back to its pool, unless it became a message's.
-func (w *readiness) release() {
+func (w *directRead) release() {
 	if w.buf != nil && !w.mine {
 		msgPools[msgClass(cap(*w.buf))].Put(w.buf)
 	}

@@ -19,18 +19,12 @@ import (
 
 // readiness is a connReader's wait for the socket to become readable.
 type readiness struct {
-	raw  syscall.RawConn // the socket; nil where the connection has none
-	buf  *[]byte         // a message buffer from the pools (direct.go): the bytes the wait read
-	pend []byte          // the part of them not yet handed to the bufio.Reader
-
-	headLen int  // the header length expected of the next frame (direct.go)
-	class   int  // the pool of the buffer to read it into
-	whole   bool // pend is a frame's header, then its payload's start at buf[msgHeadroom]
-	mine    bool // buf became the message's buffer: it is not given back here
-
+	raw     syscall.RawConn       // the socket; nil where the connection has none
 	tryRead func(fd uintptr) bool // the read made once ready (idle_linux.go), kept as a value so a wait allocates nothing
 	n       int                   // what tryRead read
 	rerr    error                 // and the error it met
+
+	directRead // where that read goes, and what it read (direct.go)
 }
 
 // init prepares the wait for nc, read by k.
