@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"wsecho/internal/tcpecho"
+	"wsecho/internal/wstest"
 )
 
 // repeatReader replays one encoded frame n times, then says io.EOF,
@@ -139,9 +143,9 @@ func BenchmarkPutServerHeader(b *testing.B) {
 }
 
 // BenchmarkLoopback is the end-to-end echo over loopback: the server in
-// this process, small raw clients with one message in flight each, and the
-// same load against a plain TCP echo server (io.Copy) that echoes the same
-// bytes. Compare the two with
+// this process, small clients (internal/wstest) with one message in flight
+// each, every echo checked, and the same load against the plain TCP echo
+// (internal/tcpecho), which echoes the same bytes. Compare the two with
 //
 //	go test -run '^$' -bench Loopback -count 6 . | tee bench.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /server bench.txt
@@ -157,59 +161,64 @@ func BenchmarkLoopback(b *testing.B) {
 	}
 }
 
-// loopClient is one connection of BenchmarkLoopback.
+// loopClient is one connection of BenchmarkLoopback. It reuses its
+// buffers, so that the client allocates nothing per message and the
+// benchmark's allocations are the server's.
 type loopClient struct {
 	nc    net.Conn
 	br    *bufio.Reader
 	frame []byte // what goes on the wire each time
-	reply []byte // room for what comes back (the payload, or with -tcp the same bytes)
+	want  []byte // what must come back: the payload, or with the TCP echo the frame itself
+	reply []byte // room for it
 	ws    bool
-	hdr   [10]byte // the echo's frame header
+	hdr   [wstest.MaxHeaderLen]byte // the echo's frame header
 }
 
-// echo sends the message and reads its echo.
+// echo sends the message, reads its echo and checks it: one binary frame
+// holding the payload, or from the TCP echo the very bytes sent.
 func (c *loopClient) echo() error {
 	if _, err := c.nc.Write(c.frame); err != nil {
 		return err
 	}
 	if c.ws {
-		h := c.hdr[:]
-		if _, err := io.ReadFull(c.br, h[:2]); err != nil {
+		h, err := wstest.ReadHeader(c.br, &c.hdr, false)
+		if err != nil {
 			return err
 		}
-		switch h[1] {
-		case 126:
-			io.ReadFull(c.br, h[2:4])
-		case 127:
-			io.ReadFull(c.br, h[2:10])
+		if !h.Fin || h.Opcode != wstest.OpBinary || h.Length != uint64(len(c.want)) {
+			return fmt.Errorf("echo: frame %#x of %d bytes (FIN %v), want binary of %d", h.Opcode, h.Length, h.Fin, len(c.want))
 		}
 	}
-	_, err := io.ReadFull(c.br, c.reply)
-	return err
+	if _, err := io.ReadFull(c.br, c.reply); err != nil {
+		return err
+	}
+	if !bytes.Equal(c.reply, c.want) {
+		return errors.New("echo differs from what was sent")
+	}
+	return nil
 }
 
-// tcpEchoServer is the baseline: each connection's bytes copied back.
+// tcpEchoServer is the baseline (internal/tcpecho) on a loopback port.
 func tcpEchoServer(b *testing.B) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
+	done := make(chan error, 1)
+	go func() { done <- tcpecho.Serve(ln) }()
+	b.Cleanup(func() {
+		ln.Close()
+		if err := <-done; err != nil {
+			b.Error(err)
 		}
-	}()
+	})
 	return ln.Addr().String()
 }
 
 // benchLoopback runs b.N echoes spread over conns connections.
 func benchLoopback(b *testing.B, server string, conns, size int) {
 	payload := make([]byte, size)
+	rand.NewChaCha8([32]byte{}).Read(payload) // not all zeros: an echo out of place shows
 	frame := frames(binaryMsg(payload))
 	var addr string
 	if server == "tcp" {
@@ -219,20 +228,21 @@ func benchLoopback(b *testing.B, server string, conns, size int) {
 	}
 	clients := make([]*loopClient, conns)
 	for i := range clients {
-		c := &loopClient{frame: frame, ws: server == "websocket"}
+		c := &loopClient{frame: frame, want: payload, ws: server == "websocket"}
 		if c.ws {
 			tc, err := dialWS(addr, "/")
 			if err != nil {
 				b.Fatal(err)
 			}
-			c.nc, c.br, c.reply = tc.nc, tc.br, make([]byte, size)
+			c.nc, c.br = tc.nc, tc.br
 		} else {
 			nc, err := net.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
-			c.nc, c.br, c.reply = nc, bufio.NewReader(nc), make([]byte, len(frame))
+			c.nc, c.br, c.want = nc, bufio.NewReader(nc), frame
 		}
+		c.reply = make([]byte, len(c.want))
 		clients[i] = c
 		defer c.nc.Close()
 	}
@@ -297,12 +307,11 @@ func BenchmarkEchoDeflate(b *testing.B) {
 	for _, size := range []int{1 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			msg := jsonish(rand.New(rand.NewPCG(1, 1)), size)
-			fw, _ := flate.NewWriter(nil, flate.BestSpeed)
-			var z bytes.Buffer
-			fw.Reset(&z)
-			fw.Write(msg)
-			fw.Flush()
-			frame := frames(testFrame{fin: true, rsv: 0x40, opcode: 1, payload: z.Bytes()[:z.Len()-4]})
+			z, err := wstest.NewCompressor(flate.BestSpeed, true).Compress(msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			frame := frames(testFrame{fin: true, rsv: 0x40, opcode: 1, payload: z})
 			benchEcho(b, frame, size, func(c *wsConn) {
 				c.deflate = newDeflater(negotiateDeflate("permessage-deflate; client_max_window_bits")) // Chromium's offer
 			})

@@ -1,14 +1,15 @@
 package main
 
-// client_test.go: a small WebSocket client for the tests, written from
-// RFC 6455 independently of the server's code paths, so that a bug in the
-// server's decoder is not mirrored by the client that checks it.
+// client_test.go: the tests' WebSocket client, on internal/wstest, which
+// is written from RFC 6455 independently of the server's code paths, so
+// that a bug in the server's decoder is not mirrored by the client that
+// checks it; here under the names the tests use, with the server they
+// talk to (startServer).
 
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha1"
-	"encoding/base64"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -18,9 +19,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wsecho/internal/wstest"
 )
 
-// testFrame is a frame as the tests build and read them.
+// testFrame is a frame as the tests build and read them (wstest.Frame).
 type testFrame struct {
 	fin     bool
 	rsv     byte // RSV1..3 as the three bits 0x40, 0x20, 0x10
@@ -32,54 +35,12 @@ type testFrame struct {
 }
 
 // testKey is the masking key the test client uses: the one in RFC 6455 §5.7.
-var testKey = [4]byte{0x37, 0xfa, 0x21, 0x3d}
+var testKey = wstest.Key
 
 // encode lays out a client frame, masked with testKey unless noMask.
 func (f testFrame) encode() []byte {
-	var b bytes.Buffer
-	b0 := f.opcode | f.rsv
-	if f.fin {
-		b0 |= 0x80
-	}
-	b.WriteByte(b0)
-	maskBit := byte(0x80)
-	if f.noMask {
-		maskBit = 0
-	}
-	n := uint64(len(f.payload))
-	if f.declare != 0 {
-		n = f.declare
-	}
-	form := f.lenForm
-	if form == 0 {
-		switch {
-		case n <= 125:
-			form = 7
-		case n <= 0xFFFF:
-			form = 16
-		default:
-			form = 64
-		}
-	}
-	switch form {
-	case 7:
-		b.WriteByte(maskBit | byte(n))
-	case 16:
-		b.WriteByte(maskBit | 126)
-		binary.Write(&b, binary.BigEndian, uint16(n))
-	case 64:
-		b.WriteByte(maskBit | 127)
-		binary.Write(&b, binary.BigEndian, n)
-	}
-	p := append([]byte(nil), f.payload...)
-	if !f.noMask {
-		b.Write(testKey[:])
-		for i := range p {
-			p[i] ^= testKey[i%4]
-		}
-	}
-	b.Write(p)
-	return b.Bytes()
+	return wstest.Frame{Fin: f.fin, RSV: f.rsv, Opcode: f.opcode, Payload: f.payload,
+		NoMask: f.noMask, LenForm: f.lenForm, Declare: f.declare}.Append(nil, testKey)
 }
 
 // text, binary, ping, closeFrame: the common single frames.
@@ -123,51 +84,22 @@ func frames(fs ...testFrame) []byte {
 }
 
 // readServerFrame reads one frame the server sent and checks what RFC 6455
-// asks of every server frame: unmasked, RSV 0, unfragmented (we never
-// fragment), shortest length encoding, control payload at most 125 bytes.
+// asks of every server frame (wstest.ReadHeader: unmasked, RSV 0, shortest
+// length encoding, control payload at most 125 bytes), and that it is
+// unfragmented, as this server never fragments.
 func readServerFrame(r io.Reader) (testFrame, error) { return readServerFrameExt(r, false) }
 
 // readServerFrameExt is readServerFrame for a connection where an extension
 // (permessage-deflate) may set RSV1, on a data frame only (RFC 7692 §6).
 func readServerFrameExt(r io.Reader, rsv1 bool) (testFrame, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	f, err := wstest.ReadFrame(r, rsv1)
+	if err != nil {
 		return testFrame{}, err
 	}
-	f := testFrame{fin: h[0]&0x80 != 0, rsv: h[0] & 0x70, opcode: h[0] & 0x0F}
-	if h[1]&0x80 != 0 {
-		return f, fmt.Errorf("server frame is masked")
+	if !f.Fin {
+		return testFrame{}, fmt.Errorf("server frame %#x without FIN: this server never fragments", f.Opcode)
 	}
-	if f.rsv != 0 && !(rsv1 && f.rsv == 0x40 && f.opcode < 0x8) || !f.fin {
-		return f, fmt.Errorf("server frame has RSV %#x, FIN %v", f.rsv, f.fin)
-	}
-	n := uint64(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var e [2]byte
-		if _, err := io.ReadFull(r, e[:]); err != nil {
-			return f, err
-		}
-		n = uint64(binary.BigEndian.Uint16(e[:]))
-		if n < 126 {
-			return f, fmt.Errorf("length %d in 16 bits: not the shortest form", n)
-		}
-	case 127:
-		var e [8]byte
-		if _, err := io.ReadFull(r, e[:]); err != nil {
-			return f, err
-		}
-		n = binary.BigEndian.Uint64(e[:])
-		if n <= 0xFFFF {
-			return f, fmt.Errorf("length %d in 64 bits: not the shortest form", n)
-		}
-	}
-	if f.opcode >= 0x8 && n > 125 {
-		return f, fmt.Errorf("control frame of %d bytes", n)
-	}
-	f.payload = make([]byte, n)
-	_, err := io.ReadFull(r, f.payload)
-	return f, err
+	return testFrame{fin: f.Fin, rsv: f.RSV, opcode: f.Opcode, payload: f.Payload}, nil
 }
 
 // parseServerFrames reads every frame in out, failing the test on a frame
@@ -268,14 +200,7 @@ func upgradeRequestText(host, key string, extra ...string) string {
 
 // upgradeRequestPath is a handshake request for path.
 func upgradeRequestPath(host, path, key string, extra ...string) string {
-	return "GET " + path + " HTTP/1.1\r\n" +
-		"Host: " + host + "\r\n" +
-		"Connection: Upgrade\r\n" +
-		"Upgrade: websocket\r\n" +
-		"Sec-WebSocket-Version: 13\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\n" +
-		strings.Join(extra, "") +
-		"\r\n"
+	return wstest.Upgrade{Host: host, Path: path, Key: key, Extra: extra}.Request()
 }
 
 // dial connects to our server as a page from disk would (Origin: null) and
@@ -293,33 +218,16 @@ func dial(t testing.TB, addr string) *testClient {
 }
 
 // dialWS connects to any WebSocket server and checks its 101 and its
-// Sec-WebSocket-Accept, computed here from RFC 6455 §1.3 and not by the
-// server's acceptKey.
+// Sec-WebSocket-Accept, computed by wstest from RFC 6455 §1.3 and not by
+// the server's acceptKey.
 func dialWS(addr, path string, extra ...string) (*testClient, error) {
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := wstest.Dial(ctx, addr, wstest.Upgrade{Path: path, Key: wstest.SampleKey, Extra: extra})
 	if err != nil {
 		return nil, err
 	}
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	key := "dGhlIHNhbXBsZSBub25jZQ=="
-	if _, err := io.WriteString(nc, upgradeRequestPath(addr, path, key, extra...)); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	want := base64.StdEncoding.EncodeToString(sum[:])
-	if got := resp.Header.Get("Sec-WebSocket-Accept"); resp.StatusCode != 101 || got != want {
-		nc.Close()
-		return nil, fmt.Errorf("handshake: status %d, Sec-WebSocket-Accept %q (want %q)", resp.StatusCode, got, want)
-	}
-	nc.SetDeadline(time.Time{})
-	return &testClient{nc: nc, br: br, header: resp.Header}, nil
+	return &testClient{nc: c.NC, br: c.BR, header: c.Header}, nil
 }
 
 // send writes frames to the server.

@@ -1,8 +1,9 @@
 package main
 
 // deflate_test.go: permessage-deflate (RFC 7692, -deflate). The client
-// side here is written from the RFC with compress/flate directly, not with
-// the server's deflate.go, so that a mistake there is not mirrored here.
+// side here is internal/wstest's, written from the RFC with compress/flate
+// directly, not with the server's deflate.go, so that a mistake there is
+// not mirrored here.
 
 import (
 	"bytes"
@@ -12,11 +13,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"wsecho/internal/wstest"
 )
 
 func TestNegotiateDeflate(t *testing.T) {
@@ -68,16 +70,12 @@ func TestNegotiateDeflate(t *testing.T) {
 // zClient is a test client that speaks permessage-deflate as the 101 agreed.
 type zClient struct {
 	*testClient
-	agreed        string // the 101's Sec-WebSocket-Extensions
-	serverNoCtx   bool   // the server starts each message afresh
-	clientNoCtx   bool   // so do we
-	serverBits    int    // the server's window
-	clientBits    int    // ours
-	fw            *flate.Writer
-	out           bytes.Buffer
-	hist          []byte // the server's context: what its compressed messages inflated to
-	rsv1Messages  int    // echoes that came compressed
-	wireBytesRecv int    // payload bytes received
+	agreed        string             // the 101's Sec-WebSocket-Extensions
+	clientNoCtx   bool               // each of our messages starts afresh (client_no_context_takeover)
+	zw            *wstest.Compressor // our messages, as the agreement lets us compress them
+	zr            *wstest.Inflater   // the server's, with its context unless it agreed to keep none
+	rsv1Messages  int                // echoes that came compressed
+	wireBytesRecv int                // payload bytes received
 }
 
 // dialDeflate connects offering extensions (nothing: no header).
@@ -93,34 +91,20 @@ func dialDeflate(t testing.TB, addr, offer string) *zClient {
 	}
 	tc.t = tc.tOr(t)
 	t.Cleanup(func() { tc.nc.Close() })
-	z := &zClient{testClient: tc, agreed: tc.header.Get("Sec-WebSocket-Extensions"), serverBits: 15, clientBits: 15}
+	z := &zClient{testClient: tc, agreed: tc.header.Get("Sec-WebSocket-Extensions")}
 	if z.agreed == "" {
 		return z
 	}
-	parts := strings.Split(z.agreed, ";")
-	if strings.TrimSpace(parts[0]) != "permessage-deflate" {
-		t.Fatalf("agreed %q", z.agreed)
+	d, err := wstest.ParseDeflate(z.agreed)
+	if err != nil {
+		t.Fatalf("agreed %q: %v", z.agreed, err)
 	}
-	for _, p := range parts[1:] {
-		name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
-		switch name {
-		case "server_no_context_takeover":
-			z.serverNoCtx = true
-		case "client_no_context_takeover":
-			z.clientNoCtx = true
-		case "server_max_window_bits":
-			fmt.Sscan(value, &z.serverBits)
-		case "client_max_window_bits":
-			fmt.Sscan(value, &z.clientBits)
-		default:
-			t.Fatalf("server named %q, which no offer had", p)
-		}
-	}
+	z.clientNoCtx = d.ClientNoContext
 	level := flate.BestSpeed
-	if z.clientBits < 15 {
+	if d.ClientBits < 15 {
 		level = flate.HuffmanOnly // compress/flate cannot narrow its window: refer back to nothing
 	}
-	z.fw, _ = flate.NewWriter(&z.out, level)
+	z.zw, z.zr = wstest.NewCompressor(level, d.ClientNoContext), wstest.NewInflater(d)
 	return z
 }
 
@@ -134,17 +118,11 @@ func (c *testClient) tOr(t testing.TB) testing.TB {
 
 // compress is a message as the client sends it compressed (RFC 7692 §7.2.1).
 func (z *zClient) compress(p []byte) []byte {
-	z.out.Reset()
-	if z.clientNoCtx {
-		z.fw.Reset(&z.out)
+	b, err := z.zw.Compress(p)
+	if err != nil {
+		z.t.Fatal(err)
 	}
-	z.fw.Write(p)
-	z.fw.Flush()
-	b := z.out.Bytes()
-	if !bytes.HasSuffix(b, []byte{0, 0, 0xff, 0xff}) {
-		z.t.Fatalf("flush did not end in 00 00 ff ff: % x", b[max(0, len(b)-8):])
-	}
-	return bytes.Clone(b[:len(b)-4])
+	return b
 }
 
 // messageFrames is p compressed as one frame, or in pieces of size piece.
@@ -184,25 +162,13 @@ func (z *zClient) readMessage() testFrame {
 // server's context unless it agreed not to take it over.
 func (z *zClient) inflateEcho(payload []byte) []byte {
 	z.t.Helper()
-	dict := z.hist
-	if z.serverNoCtx {
-		dict = nil
-	}
-	// Only the last 2^serverBits bytes may be referred to: a server that
-	// reached further back fails here.
-	if w := 1 << z.serverBits; len(dict) > w {
-		dict = dict[len(dict)-w:]
-	}
-	r := flate.NewReaderDict(io.MultiReader(bytes.NewReader(payload), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})), dict)
-	p, err := io.ReadAll(r)
+	// Only the last 2^server_max_window_bits bytes may be referred to: a
+	// server that reached further back fails here.
+	p, err := z.zr.Inflate(payload)
 	if err != nil {
 		z.t.Fatalf("server's compressed message does not inflate: %v", err)
 	}
-	z.hist = append(z.hist, p...)
-	if len(z.hist) > 1<<15 {
-		z.hist = bytes.Clone(z.hist[len(z.hist)-1<<15:])
-	}
-	return p
+	return bytes.Clone(p)
 }
 
 // jsonish is text like a chat's JSON messages, n bytes: compressible, and

@@ -302,7 +302,7 @@ func (s *server) refuse(nc net.Conn, remote string, req *request, err error, tr 
 // connection ends (conn.go), then endWS. Its frame is kept small (one
 // deferred call, no logging here): every frame on the path from here to a
 // write system call must fit the goroutine's first 2 KiB stack, or the
-// stack doubles for the connection's whole life (TestIdleConnectionStack).
+// stack doubles for the connection's whole life (TestIdleConnectionMemory).
 func (s *server) runWS(nc net.Conn, ws *wsConn, remote string) {
 	defer s.endWS(nc, ws, remote, time.Now())
 	s.goAwayLate(ws) // the shutdown may have begun during our handshake

@@ -231,7 +231,7 @@ func clientHeaderBytes(h *frameHeader) []byte {
 }
 
 // appendClientHeader is clientHeaderBytes appended to hdr, which the
-// inspector keeps on its stack (inspect.go:frameIn).
+// inspector keeps on its stack (inspectevents.go:frameIn).
 func appendClientHeader(hdr []byte, h *frameHeader) []byte {
 	b0, b1 := byte(h.opcode), h.payloadLen
 	for i, bit := range []bool{h.fin, h.rsv1, h.rsv2, h.rsv3} {

@@ -5,68 +5,28 @@ package main
 // what Chromium offers, sends a JSON-like text message compressed (the
 // same frame every time: it does not take over its own context), and
 // inflates each echo that comes compressed, keeping the server's context
-// when the server takes it over, and checks it.
+// when the server takes it over, and checks it. The compression itself is
+// internal/wstest's.
 
 import (
 	"bytes"
 	"compress/flate"
-	"errors"
 	"fmt"
-	"io"
-	"strings"
+
+	"wsecho/internal/wstest"
 )
 
 // deflateOffer is Chromium's offer, -offer's default.
 const deflateOffer = "permessage-deflate; client_max_window_bits"
 
-// inflater is one client's side of the server's compressed echoes.
-type inflater struct {
-	takeover bool   // the server may refer back to earlier echoes: keep them
-	hist     []byte // the last 32 KiB of echoes, when takeover
-	fr       io.ReadCloser
-	src      bytes.Reader
-	out      bytes.Buffer
-}
-
-// agreedDeflate reads the 101's Sec-WebSocket-Extensions line.
-func agreedDeflate(value string) (*inflater, error) {
-	parts := strings.Split(value, ";")
-	if strings.TrimSpace(parts[0]) != "permessage-deflate" {
-		return nil, fmt.Errorf("server agreed %q, not permessage-deflate", value)
+// agreedDeflate is the inflater for the echoes under what the 101's
+// Sec-WebSocket-Extensions agreed.
+func agreedDeflate(value string) (*wstest.Inflater, error) {
+	d, err := wstest.ParseDeflate(value)
+	if err != nil {
+		return nil, err
 	}
-	f := &inflater{takeover: true, fr: flate.NewReader(nil)}
-	for _, p := range parts[1:] {
-		if strings.TrimSpace(p) == "server_no_context_takeover" {
-			f.takeover = false
-		}
-	}
-	return f, nil
-}
-
-// deflateTail is what a compressed message is given back before inflating
-// (§7.2.2), and an empty final block to end it.
-var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
-
-// inflate is the message that z, a compressed echo, inflates to.
-func (f *inflater) inflate(z []byte) ([]byte, error) {
-	f.src.Reset(append(z, deflateTail...))
-	var dict []byte
-	if f.takeover {
-		dict = f.hist
-	}
-	f.fr.(flate.Resetter).Reset(&f.src, dict)
-	f.out.Reset()
-	if _, err := f.out.ReadFrom(f.fr); err != nil {
-		return nil, fmt.Errorf("echo does not inflate: %w", err)
-	}
-	p := f.out.Bytes()
-	if f.takeover {
-		f.hist = append(f.hist, p...)
-		if len(f.hist) > 1<<15 {
-			f.hist = append(f.hist[:0], f.hist[len(f.hist)-1<<15:]...)
-		}
-	}
-	return p, nil
+	return wstest.NewInflater(d), nil
 }
 
 // jsonText is n bytes of JSON-like text, as a chat sends: compressible.
@@ -78,17 +38,9 @@ func jsonText(n int) []byte {
 	return b.Bytes()[:n]
 }
 
-// compressMessage is p compressed as a client sends it (§7.2.1).
+// compressMessage is p compressed as a client sends it (§7.2.1), afresh.
 func compressMessage(p []byte) ([]byte, error) {
-	var b bytes.Buffer
-	w, _ := flate.NewWriter(&b, flate.BestSpeed)
-	w.Write(p)
-	w.Flush()
-	z := b.Bytes()
-	if !bytes.HasSuffix(z, deflateTail[:4]) {
-		return nil, errors.New("compress/flate's flush did not end in 00 00 ff ff")
-	}
-	return z[:len(z)-4], nil
+	return wstest.NewCompressor(flate.BestSpeed, true).Compress(p)
 }
 
 // echoDeflate waits for the echo of the compressed message: a text frame,
@@ -98,31 +50,31 @@ func (c *client) echoDeflate() error {
 	c.z = c.z[:0]
 	compressed := false
 	for first := true; ; first = false {
-		n, err := c.readHead()
+		h, err := wstest.ReadHeader(c.br, &c.hdr, true)
 		if err != nil {
 			return err
 		}
-		op, want := c.hdr[0]&0x3F, byte(0x0)
+		want := wstest.OpContinuation
 		if first {
-			compressed, want = c.hdr[0]&0x40 != 0, 0x1
+			compressed, want = h.RSV == wstest.RSV1, wstest.OpText
 		}
-		if op != want || c.hdr[1]&0x80 != 0 || len(c.z)+n > 2*len(c.msg)+1024 {
-			return fmt.Errorf("unexpected frame %#x of %d bytes", c.hdr[0], n)
+		if h.Opcode != want || uint64(len(c.z))+h.Length > uint64(2*len(c.msg)+1024) {
+			return fmt.Errorf("unexpected frame %#x of %d bytes", c.hdr[0], h.Length)
 		}
 		start := len(c.z)
-		c.z = append(c.z, make([]byte, n)...)
-		if _, err := io.ReadFull(c.br, c.z[start:]); err != nil {
+		c.z = append(c.z, make([]byte, h.Length)...)
+		if err := wstest.ReadPayload(c.br, c.z[start:]); err != nil {
 			return err
 		}
-		if c.hdr[0]&0x80 != 0 { // FIN
+		if h.Fin {
 			break
 		}
 	}
 	got := c.z
 	if compressed {
 		var err error
-		if got, err = c.zin.inflate(c.z); err != nil {
-			return err
+		if got, err = c.zin.Inflate(c.z); err != nil {
+			return fmt.Errorf("echo: %w", err)
 		}
 	}
 	if !bytes.Equal(got, c.msg) {

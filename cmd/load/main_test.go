@@ -7,22 +7,22 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"wsecho/internal/wstest"
 )
+
+// serverFrame is a frame as a server sends it, with first byte b0 (FIN,
+// RSV, opcode): unmasked, its length in the shortest form.
+func serverFrame(b0 byte, p []byte) []byte {
+	return wstest.Frame{Fin: b0&0x80 != 0, RSV: b0 & 0x70, Opcode: b0 & 0x0F, Payload: p, NoMask: true}.Append(nil, [4]byte{})
+}
 
 // TestEchoReadsFragments feeds client.echo the replies a server may send:
 // one frame, or a binary frame and continuations (RFC 6455 §5.4), as
 // gorilla/websocket does for large messages; and replies that are wrong.
 func TestEchoReadsFragments(t *testing.T) {
 	payload := bytes.Repeat([]byte("0123456789"), 30) // 300 bytes: 16-bit lengths
-	frame := func(b0 byte, p []byte) []byte {
-		f := []byte{b0}
-		if len(p) <= 125 {
-			f = append(f, byte(len(p)))
-		} else {
-			f = append(f, 126, byte(len(p)>>8), byte(len(p)))
-		}
-		return append(f, p...)
-	}
+	frame := serverFrame
 	cases := []struct {
 		name  string
 		reply []byte
@@ -70,7 +70,7 @@ func TestEchoDeflateChecksTheInflatedEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := func(b0 byte, p []byte) []byte { return append([]byte{b0, 126, byte(len(p) >> 8), byte(len(p))}, p...) }
+	frame := serverFrame
 	other := append([]byte(nil), msg...)
 	other[500] ^= 1
 	zOther, _ := compressMessage(other)
