@@ -8,10 +8,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -38,7 +41,7 @@ func rawConn(t *testing.T, addr, req string) (net.Conn, *bufio.Reader) {
 func TestMemoryBudget(t *testing.T) {
 	addr, srv := startServer(t, func(c *config) { c.maxBuffered = 4 << 20 })
 	first, second := dial(t, addr), dial(t, addr)
-	part := bytes.Repeat([]byte("a"), 1536<<10)     // its buffer grows to 2 MiB
+	part := bytes.Repeat([]byte("a"), 1536<<10)     // its buffer doubles as the bytes arrive, to half the budget
 	first.send(testFrame{opcode: 2, payload: part}) // no FIN: the message stays open
 	waitFor(t, "the first message holds its buffer", func() bool { return srv.budget.used.Load() >= 2<<20 })
 	second.send(testFrame{opcode: 2, payload: part})
@@ -110,22 +113,43 @@ func TestMessageMustProgress(t *testing.T) {
 }
 
 // TestPushStopsListening: a client that writes on after its request to a
-// push endpoint is closed after a few KiB; the server does not read on.
+// push endpoint has its connection ended once it has sent more than
+// maxIgnored: the server's FIN comes while the client is still sending, and
+// the server then reads no more than closeTCP drains before it resets the
+// connection. A server that merely stopped reading would never end the
+// connection, and one that read on would take all the client sent.
 func TestPushStopsListening(t *testing.T) {
+	fakeTime(t) // no event or answer comes: the client reads a stream's head at most, then the end
 	addr, _ := startServer(t, nil)
 	for _, path := range []string{"/clock/events", "/clock/long"} {
-		nc, _ := rawConn(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		nc, br := rawConn(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
 		junk := bytes.Repeat([]byte("y"), 1<<10)
-		sent := 0
-		var err error
-		for ; sent < 8<<20 && err == nil; sent += len(junk) {
+		for range 4 * maxIgnored / len(junk) { // few enough for the socket buffers: no write waits
+			if _, err := nc.Write(junk); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+		}
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("%s: %v; want the server to end the connection", path, err)
+		}
+		// The server's FIN has come. Write on until its reset: what it took
+		// meanwhile is what closeTCP drains, and what the sockets' buffers hold.
+		sent, err := 0, error(nil)
+		for ; err == nil && sent <= maxSent; sent += len(junk) {
 			_, err = nc.Write(junk)
 		}
-		if err == nil {
-			t.Fatalf("%s: the server read %d bytes the client had no reason to send", path, sent)
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: the server took %d bytes after its FIN and did not reset the connection (%v)", path, sent, err)
 		}
+		t.Logf("%s: %d bytes sent after the server's FIN, then %v", path, sent, err)
 	}
 }
+
+// maxSent bounds what TestPushStopsListening's client can send after the
+// server's FIN: what closeTCP drains, and room for what the client's send
+// buffer and the server's receive buffer hold.
+const maxSent = closeDrain + 8<<20
 
 // TestEveryConnectionCounts: connections still sending their request count
 // against -max-conns; past it a new one is answered 503 at once, before its
@@ -201,19 +225,23 @@ func TestExactHTTP(t *testing.T) {
 		})
 	}
 	t.Run("Last-Event-ID out of range", func(t *testing.T) {
+		clk := fakeTime(t)
 		resp := get(t, addr, "/clock/events", "Last-Event-ID: 9223372036854775807\r\n")
+		clk.tick(t, fakeSecond(52), 1)
 		if id := readEvent(t, bufio.NewReader(resp.Body)).id; id != "0" {
 			t.Fatalf("first id %q; want 0", id)
 		}
 	})
 	t.Run("an event stream to HTTP/1.0 is not chunked", func(t *testing.T) {
+		clk := fakeTime(t)
 		_, br := rawConn(t, addr, "GET /clock/events HTTP/1.0\r\n\r\n")
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil || len(resp.TransferEncoding) != 0 {
 			t.Fatalf("%v, Transfer-Encoding %v", err, resp.TransferEncoding)
 		}
-		if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "id: ") {
-			t.Fatalf("body starts %q; want an event", line)
+		clk.tick(t, fakeSecond(52), 1)
+		if line, _ := br.ReadString('\n'); line != "id: 0\n" {
+			t.Fatalf("body starts %q; want an event, unchunked", line)
 		}
 	})
 }

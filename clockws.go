@@ -32,16 +32,20 @@ func (c *wsConn) serveClock(nc net.Conn) error {
 }
 
 // pushClock sends the time every second, at the turn of the second, until
-// the connection ends (done is closed) or a Close has gone out.
+// the connection ends (done is closed) or a Close has gone out. It waits on
+// pushTime, as the clocks of push.go do, so that the tests move it on.
 func (c *wsConn) pushClock(done <-chan struct{}) {
+	tick := make(chan struct{}, 1) // room for a call that stop comes too late to cancel: it never blocks
 	for {
-		now := time.Now()
+		now := pushTime.now()
+		stop := pushTime.afterFunc(now.Truncate(time.Second).Add(time.Second).Sub(now), func() { tick <- struct{}{} })
 		select {
 		case <-done:
+			stop()
 			return
-		case <-time.After(now.Truncate(time.Second).Add(time.Second).Sub(now)):
+		case <-tick:
 		}
-		text := clockText(time.Now())
+		text := clockText(pushTime.now())
 		frame := make([]byte, serverHeaderLen(len(text))+len(text))
 		copy(frame[putServerHeader(frame, opText, len(text)):], text)
 		if err := c.writeFrame(frame, false, false); err != nil {

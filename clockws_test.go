@@ -11,49 +11,43 @@ import (
 	"time"
 )
 
-// TestClockWS: /clock/ws pushes the time, unmasked text frames a second
-// apart, with nothing sent by the client; it closes 1000 when asked, 1003
-// for a message, and 1001 at shutdown.
+// TestClockWS: /clock/ws pushes the time at the turn of every second, as
+// unmasked text frames, with nothing sent by the client; it closes 1000
+// when asked, 1003 for a message, and 1001 at shutdown. The clock stands
+// still between ticks, so no tick can come before an expected Close.
 func TestClockWS(t *testing.T) {
+	clk := fakeTime(t)
 	addr, srv := startServer(t, nil)
 	c := dialPath(t, addr, clockWSPath)
-	start := time.Now()
-	for i := range 3 {
+	c.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	for i, want := range []string{"2019-03-23 17:45:52", "2019-03-23 17:45:53", "2019-03-23 17:45:54"} {
+		clk.tick(t, fakeSecond(52+i), 1)
 		f := c.read() // readServerFrame checks: unmasked, FIN, RSV 0, shortest length
-		if f.opcode != 1 || !clockPattern.MatchString(string(f.payload)) {
-			t.Fatalf("frame %d: opcode %d %q; want the time as text", i, f.opcode, f.payload)
+		if f.opcode != 1 || string(f.payload) != want {
+			t.Fatalf("tick %d: opcode %d %q; want %q as text", i, f.opcode, f.payload, want)
 		}
-	}
-	if d := time.Since(start); d > 3500*time.Millisecond {
-		t.Fatalf("three ticks took %v", d)
 	}
 	c.send(closeFrame(1000, ""))
-	for f := c.read(); f.opcode != 8; f = c.read() { // a tick may pass our Close
-	}
+	c.expectCloseReply(1000)
 	c.expectEOF()
+	clk.waiting(t, time.Time{}, 0) // the clock's goroutine ended with its connection
 
 	talker := dialPath(t, addr, clockWSPath)
+	talker.nc.SetDeadline(time.Now().Add(10 * time.Second))
 	talker.send(text("hello?"))
-	for f := talker.read(); ; f = talker.read() {
-		if f.opcode == 8 {
-			if closeCodeOf(f) != 1003 {
-				t.Fatalf("a message got Close %d; want 1003", closeCodeOf(f))
-			}
-			break
-		}
-	}
+	talker.expectClose(1003)
+	clk.waiting(t, time.Time{}, 0)
 
 	last := dialPath(t, addr, clockWSPath)
-	last.read()
-	go srv.shutdown()
-	for f := last.read(); ; f = last.read() {
-		if f.opcode == 8 {
-			if closeCodeOf(f) != 1001 {
-				t.Fatalf("shutdown: Close %d; want 1001", closeCodeOf(f))
-			}
-			break
-		}
+	last.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	clk.tick(t, fakeSecond(55), 1)
+	if f := last.read(); string(f.payload) != "2019-03-23 17:45:55" {
+		t.Fatalf("the last client's tick: %q", f.payload)
 	}
+	done := make(chan struct{})
+	go func() { srv.shutdown(); close(done) }()
+	last.expectClose(1001)
+	<-done
 }
 
 // countingConn counts the bytes a raw client sends and receives.
@@ -90,6 +84,7 @@ const statsClient = "page0123456789abcdefXYZ"
 // TestPushByteCounts: what the server reports a technique cost a page is
 // what a raw client actually sent and received, headers and frames included.
 func TestPushByteCounts(t *testing.T) {
+	clk := fakeTime(t)
 	addr, _ := startServer(t, nil)
 
 	nc, err := net.Dial("tcp", addr)
@@ -111,13 +106,14 @@ func TestPushByteCounts(t *testing.T) {
 	io.WriteString(ws, upgradeRequestPath(addr, clockWSPath+"?client="+statsClient, "dGhlIHNhbXBsZSBub25jZQ=="))
 	br := bufio.NewReader(ws)
 	checkResponse(t, br, 101, "")
-	for range 2 {
+	for i := range 2 {
+		clk.tick(t, fakeSecond(52+i), 1)
 		if f, err := readServerFrame(br); err != nil || f.opcode != 1 {
 			t.Fatalf("tick: %v", err)
 		}
 	}
 	ws.Write(frames(closeFrame(1000, "")))
-	io.Copy(io.Discard, br) // the rest: perhaps a tick, the Close, the server's FIN
+	io.Copy(io.Discard, br) // the rest: the Close, then the server's FIN
 
 	var counts map[string]map[string]int64
 	waitFor(t, "the counts are final", func() bool {
@@ -127,7 +123,7 @@ func TestPushByteCounts(t *testing.T) {
 	if p := counts["poll"]; p["bytesIn"] != int64(poll.out) || p["bytesOut"] != int64(poll.in) || p["updates"] != 1 || p["requests"] != 1 {
 		t.Errorf("poll counted %v; the client sent %d bytes and received %d", p, poll.out, poll.in)
 	}
-	if w := counts["ws"]; w["bytesIn"] != int64(ws.out) || w["bytesOut"] != int64(ws.in) || w["updates"] < 2 {
+	if w := counts["ws"]; w["bytesIn"] != int64(ws.out) || w["bytesOut"] != int64(ws.in) || w["updates"] != 2 {
 		t.Errorf("ws counted %v; the client sent %d bytes and received %d", w, ws.out, ws.in)
 	}
 }
@@ -135,11 +131,14 @@ func TestPushByteCounts(t *testing.T) {
 // TestPushDrop: the drop button ends a page's EventSource stream from the
 // server's side (its body ends, the browser then reconnects), and only that page's.
 func TestPushDrop(t *testing.T) {
+	clk := fakeTime(t)
 	addr, _ := startServer(t, nil)
 	resp := get(t, addr, "/clock/events?client="+statsClient)
-	other := get(t, addr, "/clock/events?client=another0123456789abcdefg")
+	other := bufio.NewReader(get(t, addr, "/clock/events?client=another0123456789abcdefg").Body)
 	r := bufio.NewReader(resp.Body)
+	clk.tick(t, fakeSecond(52), 2)
 	readEvent(t, r)
+	readEvent(t, other)
 	drop := get(t, addr, "/clock/drop?client="+statsClient+"&what=events")
 	var got map[string]int
 	json.NewDecoder(drop.Body).Decode(&got)
@@ -149,7 +148,10 @@ func TestPushDrop(t *testing.T) {
 	if _, err := io.ReadAll(r); err != nil {
 		t.Fatalf("the dropped stream: %v; want its body ended, as at shutdown", err)
 	}
-	readEvent(t, bufio.NewReader(other.Body)) // the other page's goes on
+	clk.tick(t, fakeSecond(53), 1) // the other page's goes on, alone
+	if e := readEvent(t, other); e.id != "1" {
+		t.Fatalf("the other page's next event: %+v", e)
+	}
 }
 
 // TestPollKeepAlive: with ?keepalive=1 two polls share one connection.

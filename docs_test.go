@@ -4,12 +4,17 @@ package main
 // README is its map. These tests keep the map true.
 
 import (
+	"errors"
+	"fmt"
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/token"
+	"go/types"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,9 +49,10 @@ func topLevelNames(t *testing.T, file string) (map[string]bool, *ast.File, *toke
 	return names, f, fset
 }
 
-// TestREADMEReferencesExist: every `file.go:name` in the README and in
-// README.zh-CN.md names a declaration in that file, and every code quote in the last column of the
-// "gets wrong" table is found, as written, in a file its cell names.
+// TestREADMEReferencesExist: the READMEs are the map of the code: each
+// cites many declarations, by file and name, and each one it cites exists;
+// every code quote in the last column of the "gets wrong" table is found,
+// as written, in a file its cell names.
 func TestREADMEReferencesExist(t *testing.T) {
 	ref := regexp.MustCompile("`([a-z0-9_]+\\.go):([A-Za-z_][A-Za-z0-9_]*)`")
 	var readme []byte
@@ -172,11 +178,8 @@ func TestLayout(t *testing.T) {
 			t.Errorf("frame.go imports %s: the codec knows nothing of connections, locks or clocks", path)
 		}
 	}
-	for _, file := range []string{"upgrade.go", "frame.go", "conn.go", "close.go"} {
-		src, _ := os.ReadFile(file)
-		if strings.Contains(string(src), "trace != nil") {
-			t.Errorf("%s checks for a nil tracer: the hooks do that (trace.go)", file)
-		}
+	for _, check := range tracerNilChecks(t, "upgrade.go", "frame.go", "conn.go", "close.go") {
+		t.Errorf("%s: the hooks check for a nil tracer themselves (trace.go)", check)
 	}
 	for _, file := range []string{"mask.go", "pool.go", "idle.go", "stream.go", "utf8.go", "batch.go", "budget.go", "deflate.go", "direct.go"} {
 		src, _ := os.ReadFile(file)
@@ -184,5 +187,170 @@ func TestLayout(t *testing.T) {
 		if !strings.Contains(opening, "buys") || !strings.Contains(opening, "stands in for") {
 			t.Errorf("%s does not open by saying what it buys and the plain code it stands in for", file)
 		}
+	}
+}
+
+// tracerNilChecks type-checks the package and returns, by position, every
+// == or != between a *tracer and nil in the given files, whatever holds
+// the tracer (a field, a variable, a call) and on whichever side.
+// It fails the test if those files hold no *tracer at all: then the check
+// would pass whatever they did.
+func tracerNilChecks(t *testing.T, files ...string) []string {
+	t.Helper()
+	pkg, err := build.Default.ImportDir(".", 0) // the files this platform builds
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var parsed []*ast.File
+	for _, name := range pkg.GoFiles {
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed = append(parsed, f)
+	}
+	info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}}
+	// No import is loaded, which keeps the check quick and needs nothing
+	// but the sources: a name from another package is left untyped, and
+	// the tracer, and whatever holds one, are this package's. Any error
+	// but a failed import fails the test.
+	conf := types.Config{
+		Importer: importerFunc(func(path string) (*types.Package, error) { return nil, errNotLoaded }),
+		Error: func(err error) {
+			if !strings.Contains(err.Error(), errNotLoaded.Error()) {
+				t.Errorf("type check: %v", err)
+			}
+		},
+	}
+	checked, _ := conf.Check("main", fset, parsed, info)
+	obj := checked.Scope().Lookup("tracer")
+	if obj == nil {
+		t.Fatal("the package declares no tracer")
+	}
+	tracerPtr := types.NewPointer(obj.Type())
+	isTracer := func(e ast.Expr) bool { return types.Identical(info.TypeOf(e), tracerPtr) }
+	isNil := func(e ast.Expr) bool { return info.Types[e].IsNil() }
+
+	var checks []string
+	uses := 0
+	for _, f := range parsed {
+		name := fset.Position(f.Pos()).Filename
+		if !slices.Contains(files, name) {
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case ast.Expr:
+				if isTracer(n) {
+					uses++
+				}
+				if b, ok := n.(*ast.BinaryExpr); ok && (b.Op == token.EQL || b.Op == token.NEQ) &&
+					(isTracer(b.X) && isNil(b.Y) || isNil(b.X) && isTracer(b.Y)) {
+					checks = append(checks, fmt.Sprint(fset.Position(b.Pos())))
+				}
+			}
+			return true
+		})
+	}
+	if uses == 0 {
+		t.Fatalf("%v hold no *tracer: the type check found nothing to look at", files)
+	}
+	return checks
+}
+
+// importerFunc makes a function a types.Importer.
+type importerFunc func(path string) (*types.Package, error)
+
+func (f importerFunc) Import(path string) (*types.Package, error) { return f(path) }
+
+// errNotLoaded is tracerNilChecks' answer to every import.
+var errNotLoaded = errors.New("imports are not loaded here")
+
+// TestDocCitationsExist: what the text cites exists. Every test cited by name
+// (a func whose name starts Test, Benchmark, Fuzz or Example) in the
+// Markdown files or in the comments of the Go files is declared somewhere
+// in the repository, and every declaration cited by file and name, as in
+// page.go:awaitPoll, is declared in that file: a file named from a comment
+// is looked for beside it, then from the repository's root.
+func TestDocCitationsExist(t *testing.T) {
+	testName := regexp.MustCompile(`\b(?:Test|Benchmark|Fuzz|Example)[A-Z0-9_][A-Za-z0-9_]*`)
+	citation := regexp.MustCompile(`\b([A-Za-z0-9_][A-Za-z0-9_./-]*\.go):([A-Za-z_][A-Za-z0-9_]*)`)
+
+	type text struct {
+		where string // file:line of the text's first line
+		file  string // the file it is in
+		line  int
+		body  string
+	}
+	var texts []text
+	funcs := map[string]bool{} // every func and method in the repository, by name
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch filepath.Ext(path) {
+		case ".md":
+			b, err := os.ReadFile(path)
+			texts = append(texts, text{file: path, line: 1, body: string(b)})
+			return err
+		case ".go":
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+			if err != nil {
+				return err
+			}
+			for _, d := range f.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok {
+					funcs[fd.Name.Name] = true
+				}
+			}
+			for _, g := range f.Comments {
+				for _, c := range g.List {
+					texts = append(texts, text{file: path, line: fset.Position(c.Pos()).Line, body: c.Text})
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(funcs) == 0 || len(texts) == 0 {
+		t.Fatal("found no code or no text to check")
+	}
+
+	declared := map[string]map[string]bool{} // a file's top-level names, by its path
+	declares := func(file, name string) bool {
+		if _, ok := declared[file]; !ok {
+			declared[file] = nil
+			if _, err := os.Stat(file); err == nil {
+				declared[file], _, _ = topLevelNames(t, file)
+			}
+		}
+		return declared[file][name]
+	}
+	at := func(x text, offset int) string {
+		return fmt.Sprintf("%s:%d", x.file, x.line+strings.Count(x.body[:offset], "\n"))
+	}
+	tests, cites := 0, 0
+	for _, x := range texts {
+		for _, m := range testName.FindAllStringIndex(x.body, -1) {
+			tests++
+			if name := x.body[m[0]:m[1]]; !funcs[name] {
+				t.Errorf("%s cites %s, which no file declares", at(x, m[0]), name)
+			}
+		}
+		for _, m := range citation.FindAllStringSubmatchIndex(x.body, -1) {
+			cites++
+			file, name := x.body[m[2]:m[3]], x.body[m[4]:m[5]]
+			beside := filepath.Join(filepath.Dir(x.file), file)
+			if !declares(beside, name) && !declares(filepath.Clean(file), name) {
+				t.Errorf("%s cites %s:%s, which that file does not declare", at(x, m[0]), file, name)
+			}
+		}
+	}
+	if tests == 0 || cites == 0 {
+		t.Fatalf("found %d tests and %d declarations cited: the patterns have stopped matching", tests, cites)
 	}
 }

@@ -10,8 +10,8 @@ package main
 //	GET /clock/iframe  2.3 iframe:       an HTML page that never ends, one <script> a second
 //	GET /clock/events  2.4 EventSource:  text/event-stream, one event a second
 //
-// Each stream checks every second whether its client is still there, and
-// ends (freeing its goroutine) as soon as it is not.
+// Each push reads its connection while it waits, so that it ends (freeing
+// its goroutine) as soon as its client leaves, not at its next answer.
 
 import (
 	"errors"
@@ -23,6 +23,28 @@ import (
 	"sync/atomic"
 	"time"
 )
+
+// clock tells the time, and calls f once d has passed on it; stop cancels
+// a call not yet made, and reports whether it did. The clocks of section 2
+// read the time and wait for it through one (pushTime), not through the
+// time package, so that the tests can put in a fake one that they move on
+// by hand: a long poll's wait then takes no time, and the time it answers
+// is known exactly.
+type clock interface {
+	now() time.Time
+	afterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// realClock is the time package's clock, the one the server runs on.
+type realClock struct{}
+
+func (realClock) now() time.Time { return time.Now() }
+
+func (realClock) afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// pushTime is the clock of push.go and clockws.go: the real one, unless
+// the tests have put their own in its place (push_test.go).
+var pushTime clock = realClock{}
 
 // clockText is the time, in one fixed format for every technique. It is
 // not the article's toLocaleString(), whose format depends on the
@@ -102,35 +124,43 @@ func (p *pushConn) write(b []byte) error {
 	return err
 }
 
-// wait waits until the time comes, and reports errClientGone as soon as
-// the client closes its connection (its FIN arrives as an end of file), or
-// errShutdown if the server is shutting down. The read is there to see the
-// FIN: anything the client sends meanwhile is thrown away, up to maxIgnored
-// bytes in all, and past that the connection ends (errClientTalks).
+// wait waits until pushTime reaches until, and reports errClientGone as
+// soon as the client closes its connection (its FIN arrives as an end of
+// file), or errShutdown or errDropped if the server is shutting down or
+// the page dropped the push. The read is there to see the FIN: anything
+// the client sends meanwhile is thrown away, up to maxIgnored bytes in
+// all, and past that the connection ends (errClientTalks). The clock ends
+// the read when the time comes as the shutdown and the drop do, by moving
+// its deadline to now (wake).
 func (p *pushConn) wait(until time.Time) error {
 	var b [512]byte
 	for {
+		// The deadline is cleared before the checks, not after: a shutdown
+		// or a drop that the checks miss moves it after this, and so still
+		// ends the read.
+		p.nc.SetReadDeadline(time.Time{})
 		if err := p.ending(); err != nil {
 			return err
 		}
-		p.nc.SetReadDeadline(until)
+		now := pushTime.now()
+		if !now.Before(until) {
+			return nil
+		}
+		stop := pushTime.afterFunc(until.Sub(now), p.wake)
 		n, err := p.nc.Read(b[:])
+		stop()
 		if p.ignored += n; p.ignored > maxIgnored {
 			return errClientTalks
 		}
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			if err := p.ending(); err != nil {
-				return err
-			}
-			if !time.Now().Before(until) {
-				return nil
-			}
-		case err != nil:
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			return errClientGone
 		}
 	}
 }
+
+// wake ends a wait's read at once, whatever it is waiting for: the checks
+// at the top of wait's loop then say why.
+func (p *pushConn) wake() { p.nc.SetReadDeadline(time.Now()) }
 
 // ending says why a push must end now: the server shuts down, or the page
 // dropped it; nil if neither.
@@ -148,7 +178,7 @@ func (p *pushConn) ending() error {
 // long poll is answered 204, a stream's body ends; the wait wakes at once.
 func (p *pushConn) drop() {
 	p.dropped.Store(true)
-	p.nc.SetReadDeadline(time.Now())
+	p.wake()
 }
 
 // clockPoll is article 2.1, polling: the browser asks every second, and
@@ -160,7 +190,7 @@ func clockPoll(req *request) []byte {
 	if req.keepsAlive() {
 		headers = strings.Replace(headers, "Connection: close", "Connection: keep-alive", 1)
 	}
-	return fixedResponse(req, "text/plain; charset=utf-8", headers, []byte(clockText(time.Now())+"\n"))
+	return fixedResponse(req, "text/plain; charset=utf-8", headers, []byte(clockText(pushTime.now())+"\n"))
 }
 
 // keepsAlive says whether a poll is answered on a connection kept open
@@ -188,7 +218,7 @@ func nextFive(now time.Time) time.Time {
 // there is something to say (here: the next second that is a multiple of
 // 5), then answered; the browser asks again at once.
 func (p *pushConn) clockLong(req *request) error {
-	if err := p.wait(nextFive(time.Now())); err != nil {
+	if err := p.wait(nextFive(pushTime.now())); err != nil {
 		switch err {
 		case errShutdown: // an answer all the same: the browser will ask again, elsewhere or later
 			p.write(errorResponse(&httpError{status: 503, msg: "the server is shutting down", header: "Retry-After: " + retryAfter}))
@@ -197,7 +227,7 @@ func (p *pushConn) clockLong(req *request) error {
 		}
 		return err
 	}
-	resp := fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(time.Now())+"\n"))
+	resp := fixedResponse(req, "text/plain; charset=utf-8", pushHeaders, []byte(clockText(pushTime.now())+"\n"))
 	p.tr.pushed("article 2.2, the long poll's answer", resp)
 	p.counter.updated()
 	return p.write(resp)
@@ -252,7 +282,7 @@ func (p *pushConn) clockEvents(req *request) error {
 // names it for -trace.
 func (p *pushConn) everySecond(what string, next func(now time.Time, n int) string) error {
 	for n := 0; ; n++ {
-		if err := p.wait(time.Now().Truncate(time.Second).Add(time.Second)); err != nil {
+		if err := p.wait(pushTime.now().Truncate(time.Second).Add(time.Second)); err != nil {
 			if err == errShutdown || err == errDropped {
 				if p.chunked {
 					p.write(lastChunk) // end the body properly: the browser sees a finished response
@@ -260,7 +290,7 @@ func (p *pushConn) everySecond(what string, next func(now time.Time, n int) stri
 			}
 			return err
 		}
-		s := next(time.Now(), n)
+		s := next(pushTime.now(), n)
 		p.tr.pushed(what, []byte(s))
 		if err := p.write(p.chunk(s)); err != nil {
 			return err

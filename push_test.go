@@ -2,12 +2,16 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,14 +45,129 @@ func checkPushHeaders(t *testing.T, resp *http.Response, contentType string) {
 	}
 }
 
+// testClock is the clock the tests' servers run on (pushTime). It is the
+// real one until a test calls fakeTime, which stops it at a time the test
+// chooses; from then on, until that test ends, it moves only when the test
+// moves it (tick), so that a wait of seconds takes none and every time the
+// server sends is known.
+type testClock struct {
+	mu    sync.Mutex
+	fake  bool
+	at    time.Time   // the fake time
+	calls []*fakeCall // the calls pending on the fake time
+}
+
+// fakeCall is a call of afterFunc's, pending until the fake time reaches at.
+type fakeCall struct {
+	at time.Time
+	f  func()
+}
+
+// tclock is put in place before any test starts, so that pushTime never
+// changes while a server's goroutine may read it.
+var tclock = &testClock{}
+
+func init() { pushTime = tclock }
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.fake {
+		return time.Now()
+	}
+	return c.at
+}
+
+func (c *testClock) afterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.fake {
+		return realClock{}.afterFunc(d, f)
+	}
+	call := &fakeCall{at: c.at.Add(d), f: f}
+	c.calls = append(c.calls, call)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		n := len(c.calls)
+		c.calls = slices.DeleteFunc(c.calls, func(p *fakeCall) bool { return p == call })
+		return len(c.calls) < n
+	}
+}
+
+// fakeStart is where the tests stop the clock: a fixed time, past the turn
+// of a second, so that a wait for the next one must round up to it.
+var fakeStart = time.Date(2019, 3, 23, 17, 45, 51, 250*int(time.Millisecond), time.UTC)
+
+// fakeSecond is the turn of the given second of fakeStart's minute.
+func fakeSecond(s int) time.Time {
+	return fakeStart.Truncate(time.Minute).Add(time.Duration(s) * time.Second)
+}
+
+// fakeTime stops the clock at fakeStart until the test ends. A test calls
+// it before it starts its server or opens its connections: cleanups run
+// last registered first, so the real clock comes back only once they are
+// gone. Calls still pending then are dropped, not made: what waits for them
+// ends with its connection, and made, they could wake it into waiting on
+// the next test's fake clock.
+func fakeTime(t *testing.T) *testClock {
+	tclock.mu.Lock()
+	tclock.fake, tclock.at, tclock.calls = true, fakeStart, nil
+	tclock.mu.Unlock()
+	t.Cleanup(func() {
+		tclock.mu.Lock()
+		tclock.fake, tclock.calls = false, nil
+		tclock.mu.Unlock()
+	})
+	return tclock
+}
+
+// waiting waits until exactly n calls are pending, and checks that they
+// are all for the time at: the server waits for what it should, no more
+// and no less.
+func (c *testClock) waiting(t *testing.T, at time.Time, n int) {
+	t.Helper()
+	var times []string
+	waitFor(t, fmt.Sprintf("the server waits on the clock %d times", n), func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		times = times[:0]
+		for _, call := range c.calls {
+			times = append(times, call.at.Format(time.StampMilli))
+		}
+		return len(c.calls) == n
+	})
+	for _, got := range times {
+		if want := at.Format(time.StampMilli); got != want {
+			t.Fatalf("the server waits until %v; want %s", times, want)
+		}
+	}
+}
+
+// tick waits until n calls are pending, all for the time at (waiting),
+// then moves the clock on to at and makes them.
+func (c *testClock) tick(t *testing.T, at time.Time, n int) {
+	t.Helper()
+	c.waiting(t, at, n)
+	c.mu.Lock()
+	c.at = at
+	calls := c.calls
+	c.calls = nil
+	c.mu.Unlock()
+	for _, call := range calls {
+		call.f()
+	}
+}
+
 // TestClockPoll: article 2.1, answered at once with the time.
 func TestClockPoll(t *testing.T) {
+	fakeTime(t)
 	addr, _ := startServer(t, nil)
 	resp := get(t, addr, "/clock")
 	checkPushHeaders(t, resp, "text/plain; charset=utf-8")
 	body, _ := io.ReadAll(resp.Body)
-	if !clockPattern.MatchString(strings.TrimSpace(string(body))) || resp.ContentLength != int64(len(body)) {
-		t.Fatalf("body %q, Content-Length %d", body, resp.ContentLength)
+	if string(body) != "2019-03-23 17:45:51\n" || resp.ContentLength != int64(len(body)) {
+		t.Fatalf("body %q, Content-Length %d; want the clock's time", body, resp.ContentLength)
 	}
 }
 
@@ -64,19 +183,20 @@ func TestNextFive(t *testing.T) {
 	}
 }
 
-// TestClockLong: article 2.2, held until the next second that is a multiple of 5.
+// TestClockLong: article 2.2, held until the next second that is a
+// multiple of 5, and then answered with that time.
 func TestClockLong(t *testing.T) {
+	clk := fakeTime(t)
 	addr, _ := startServer(t, nil)
-	start := time.Now()
-	resp := get(t, addr, "/clock/long")
-	checkPushHeaders(t, resp, "text/plain; charset=utf-8")
-	body, _ := io.ReadAll(resp.Body)
-	clock := strings.TrimSpace(string(body))
-	if !clockPattern.MatchString(clock) || !strings.HasSuffix(clock, "0") && !strings.HasSuffix(clock, "5") {
-		t.Fatalf("answered %q: want a time at a multiple of 5 seconds", clock)
+	_, br := rawConn(t, addr, "GET /clock/long HTTP/1.1\r\nHost: x\r\n\r\n")
+	clk.tick(t, fakeSecond(55), 1)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 5200*time.Millisecond {
-		t.Fatalf("answered after %v", d)
+	checkPushHeaders(t, resp, "text/plain; charset=utf-8")
+	if body, _ := io.ReadAll(resp.Body); string(body) != "2019-03-23 17:45:55\n" {
+		t.Fatalf("answered %q; want the time it was held until", body)
 	}
 }
 
@@ -111,9 +231,11 @@ func readEvent(t *testing.T, r *bufio.Reader) sseEvent {
 	}
 }
 
-// TestClockEvents: article 2.4, one event a second with id, event, retry
-// and data; a reconnection with Last-Event-ID resumes after it.
+// TestClockEvents: article 2.4, an event at the turn of every second with
+// id, event, retry and data; a reconnection with Last-Event-ID resumes
+// after it.
 func TestClockEvents(t *testing.T) {
+	clk := fakeTime(t)
 	addr, _ := startServer(t, nil)
 	resp := get(t, addr, "/clock/events")
 	checkPushHeaders(t, resp, "text/event-stream; charset=utf-8")
@@ -121,37 +243,49 @@ func TestClockEvents(t *testing.T) {
 		t.Fatalf("transfer encoding %v, want chunked", resp.TransferEncoding)
 	}
 	r := bufio.NewReader(resp.Body)
-	e0, e1 := readEvent(t, r), readEvent(t, r)
-	if e0.id != "0" || e1.id != "1" || e0.event != "clock" || e0.retry != "2000" || !clockPattern.MatchString(e0.data) {
-		t.Fatalf("events %+v %+v", e0, e1)
+	for i, want := range []string{"2019-03-23 17:45:52", "2019-03-23 17:45:53"} {
+		clk.tick(t, fakeSecond(52+i), 1) // one wait, for the next second
+		if e := readEvent(t, r); e != (sseEvent{id: strconv.Itoa(i), event: "clock", retry: "2000", data: want}) {
+			t.Fatalf("event %d: %+v; want id %d at %s", i, e, i, want)
+		}
 	}
-	resp = get(t, addr, "/clock/events", "Last-Event-ID: 41\r\n")
-	if e := readEvent(t, bufio.NewReader(resp.Body)); e.id != "42" {
-		t.Fatalf("after Last-Event-ID 41, the first id is %q, want 42", e.id)
+	resumed := bufio.NewReader(get(t, addr, "/clock/events", "Last-Event-ID: 41\r\n").Body)
+	clk.tick(t, fakeSecond(54), 2) // both streams wait for the same second
+	if e := readEvent(t, r); e.id != "2" || e.data != "2019-03-23 17:45:54" {
+		t.Fatalf("the first stream's third event: %+v", e)
+	}
+	if e := readEvent(t, resumed); e.id != "42" || e.data != "2019-03-23 17:45:54" {
+		t.Fatalf("after Last-Event-ID 41, the first event is %+v; want id 42", e)
 	}
 }
 
-// TestClockIframe: article 2.3, an HTML page that gets a <script> a second.
+// TestClockIframe: article 2.3, an HTML page that gets a <script> at the
+// turn of every second.
 func TestClockIframe(t *testing.T) {
+	clk := fakeTime(t)
 	addr, _ := startServer(t, nil)
 	resp := get(t, addr, "/clock/iframe")
 	checkPushHeaders(t, resp, "text/html; charset=utf-8")
 	r := bufio.NewReader(resp.Body)
-	scripts := 0
-	for scripts < 2 {
+	preamble := make([]byte, len(iframePreamble))
+	if _, err := io.ReadFull(r, preamble); err != nil || string(preamble) != iframePreamble {
+		t.Fatalf("the page starts %q, %v", preamble, err)
+	}
+	for n, time := range []string{"2019-03-23 17:45:52", "2019-03-23 17:45:53"} {
+		clk.tick(t, fakeSecond(52+n), 1)
 		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(line, "<script>parent.postMessage({technique: \"iframe\"") {
-			scripts++
+		want := fmt.Sprintf("<script>parent.postMessage({technique: \"iframe\", n: %d, time: %q}, \"*\")</script>\n", n, time)
+		if err != nil || line != want {
+			t.Fatalf("got %q, %v; want %q", line, err, want)
 		}
 	}
 }
 
 // TestPushStreamsEndWithTheirClient: a client that leaves a long poll or a
-// stream frees its goroutine at once, not at the next tick or answer.
+// stream frees its goroutine at once. The clock stands still, so nothing
+// but the client's leaving can end them.
 func TestPushStreamsEndWithTheirClient(t *testing.T) {
+	fakeTime(t)
 	addr, srv := startServer(t, nil)
 	before := runtime.NumGoroutine()
 	for _, path := range []string{"/clock/long", "/clock/iframe", "/clock/events", "/clock/long", "/clock/events"} {
@@ -164,42 +298,44 @@ func TestPushStreamsEndWithTheirClient(t *testing.T) {
 		nc.Close()
 		waitFor(t, "the server lets go of "+path, func() bool { return plainCount(srv) == 0 })
 	}
-	start := time.Now()
 	waitIdle(t, srv, before)
-	if d := time.Since(start); d > 900*time.Millisecond {
-		t.Fatalf("the pushes took %v to notice their clients had left", d)
-	}
 }
 
 // TestPushAndShutdown: at shutdown a stream ends its chunked body properly.
 func TestPushAndShutdown(t *testing.T) {
+	clk := fakeTime(t)
 	addr, srv := startServer(t, nil)
-	resp := get(t, addr, "/clock/events")
-	r := bufio.NewReader(resp.Body)
-	readEvent(t, r)
-	go srv.shutdown()
-	if _, err := io.ReadAll(r); err != nil {
-		t.Fatalf("the stream did not end cleanly: %v", err)
-	}
-}
-
-// TestLongPollAtShutdown: a held long poll is answered 503 when the server
-// stops. The request goes out at least a second before the next multiple of
-// five seconds, so the 200 cannot come first.
-func TestLongPollAtShutdown(t *testing.T) {
-	addr, srv := startServer(t, nil)
-	nc, err := net.Dial("tcp", addr)
+	nc, br := rawConn(t, addr, "GET /clock/events HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	waitFor(t, "a second or more before the fifth", func() bool { return time.Until(nextFive(time.Now())) > time.Second })
-	io.WriteString(nc, "GET /clock/long HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "the long poll is held", func() bool { return plainCount(srv) == 1 })
-	go srv.shutdown()
-	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	r := bufio.NewReader(resp.Body)
+	clk.tick(t, fakeSecond(52), 1)
+	readEvent(t, r)
+	clk.waiting(t, fakeSecond(53), 1)
+	done := make(chan struct{})
+	go func() { srv.shutdown(); close(done) }()
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatalf("the stream did not end cleanly: %v", err)
+	}
+	nc.Close() // as a browser does at the body's end: the shutdown need not wait for it
+	<-done
+}
+
+// TestLongPollAtShutdown: a held long poll is answered 503 when the server
+// stops. The clock stands still, so the 200 cannot come first.
+func TestLongPollAtShutdown(t *testing.T) {
+	clk := fakeTime(t)
+	addr, srv := startServer(t, nil)
+	nc, br := rawConn(t, addr, "GET /clock/long HTTP/1.1\r\nHost: x\r\n\r\n")
+	clk.waiting(t, fakeSecond(55), 1)
+	done := make(chan struct{})
+	go func() { srv.shutdown(); close(done) }()
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 503 {
 		t.Fatalf("got %v, %v: want 503", resp, err)
 	}
+	nc.Close() // as a browser does after a Connection: close answer: the shutdown need not wait for it
+	<-done
 }

@@ -70,7 +70,7 @@ func TestHandshakeStatusesOverLoopback(t *testing.T) {
 // TestHandshakeInPieces: a request that arrives in many TCP segments, whose
 // last one carries the first frame too, is upgraded and the frame echoed.
 func TestHandshakeInPieces(t *testing.T) {
-	addr, _ := startServer(t, nil)
+	addr, srv := startServer(t, nil)
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +81,11 @@ func TestHandshakeInPieces(t *testing.T) {
 	wire = append(wire, rfcMaskedHello...)
 	for len(wire) > 0 {
 		n := min(len(wire), 17)
-		if _, err := nc.Write(wire[:n]); err != nil {
+		if _, err := nc.Write(wire[:n]); err != nil { // a segment of its own: Go sets TCP_NODELAY
 			t.Fatal(err)
 		}
 		wire = wire[n:]
-		time.Sleep(3 * time.Millisecond) // let each piece go out as its own segment
+		awaitRead(t, srv, nc) // and a read of its own
 	}
 	br := bufio.NewReader(nc)
 	checkResponse(t, br, 101, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
@@ -247,17 +247,43 @@ func TestFlags(t *testing.T) {
 }
 
 // TestUTF8FailFastOverLoopback: the conformance suite's fail-fast case on a
-// real socket: the first part of a text frame, a pause, then the bytes that
-// make it invalid; the Close 1007 must come before the rest is sent.
+// real socket: the first part of a text frame, read by the server on its
+// own, then the bytes that make it invalid; the Close 1007 must come
+// before the rest is sent.
 func TestUTF8FailFastOverLoopback(t *testing.T) {
-	addr, _ := startServer(t, nil)
+	addr, srv := startServer(t, nil)
 	c := dial(t, addr)
 	payload := []byte("κόσμε\xf4\x90\x80\x80edited")
 	wire := frames(text(string(payload)))
 	head := len(wire) - len(payload)
 	c.nc.Write(wire[:head+len("κόσμε")])
-	time.Sleep(100 * time.Millisecond)
+	awaitRead(t, srv, c.nc)
 	c.nc.Write(wire[head+len("κόσμε") : head+len("κόσμε")+2]) // F4 90: no code point can follow
 	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
 	c.expectClose(1007) // without the rest of the frame
+}
+
+// serverHasRead says whether the server has read every byte that the
+// client sent on a connection, given the client's end and the server's.
+// Only some systems let a test see that: sockopt_linux_test.go sets it,
+// and elsewhere it is nil.
+var serverHasRead func(client, server net.Conn) bool
+
+// awaitRead waits until srv, which holds this one connection, has read all
+// that client sent on it, so that what the client sends next comes to the
+// server in a read of its own. Where serverHasRead cannot tell, it returns
+// at once, and the server may read the next bytes with these.
+func awaitRead(t *testing.T, srv *server, client net.Conn) {
+	t.Helper()
+	if serverHasRead == nil {
+		return
+	}
+	waitFor(t, "the server has read all that was sent", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		for server := range srv.conns {
+			return len(srv.conns) == 1 && serverHasRead(client, server)
+		}
+		return false
+	})
 }
