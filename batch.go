@@ -74,6 +74,9 @@ func (o *frameWriter) sentHeld() { *o.held = (*o.held)[:0] }
 // releaseHeld gives the buffer back to the pool, when the connection goes
 // quiet or ends (idle.go, server.go): held only while bytes are in flight.
 func (c *wsConn) releaseHeld() {
+	if c.out.held == nil { // only this connection's reader sets it: no lock needed to see that it is unset
+		return
+	}
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
 	if o := &c.out; o.held != nil && len(*o.held) == 0 {

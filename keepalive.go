@@ -119,17 +119,21 @@ func (k *connReader) Read(p []byte) (int, error) {
 }
 
 // arrived notes that bytes came at now. The deadline moves only when it
-// has grown a quarter stale, so most reads cost no timer update; an early
-// expiry is harmless: quiet sees that the client has not been quiet long enough.
+// has grown a quarter stale, or when a message's clock ends before it, so
+// most reads, and most messages, cost no timer update; an early expiry is
+// harmless: quiet sees that the client has not been quiet long enough.
 func (k *connReader) arrived(now time.Time) {
 	k.last = now
+	step := k.step()
 	if k.msgArmed && k.msgTimeout > 0 { // the first bytes of a message: its clock starts
 		k.msgArmed = false
 		k.msgDeadline = now.Add(k.msgTimeout)
-		k.setDeadline(now.Add(k.step()))
-		return
+		if k.deadline.IsZero() || k.msgDeadline.Before(k.deadline) {
+			k.setDeadline(now.Add(step))
+			return
+		}
 	}
-	if step := k.step(); k.deadline.Sub(now) < step*3/4 {
+	if k.deadline.Sub(now) < step*3/4 {
 		k.setDeadline(now.Add(step))
 	}
 }
