@@ -18,7 +18,7 @@ import (
 // of the connection. The rest, embedded, is machinery a first reading
 // can skip.
 type wsConn struct {
-	br  *bufio.Reader // the socket's bytes after the handshake: socket.on("data"), read frame by frame
+	br  *bufio.Reader // the socket's bytes after the handshake, read frame by frame: socket.on("data"); lent from a pool while bytes are in flight (idle.go)
 	out frameWriter   // socket.write: every frame goes out through its one locked path (write.go)
 
 	hdr     frameHeader // the frame being read: FIN, opcode, MASK, length, masking key (frame.go)

@@ -7,9 +7,9 @@ package main
 // plain code it stands in for is the assembling path of conn.go:
 // readPayload the whole message, then endMessage echoes it in one write.
 //
-// Only a single binary frame larger than the largest pooled buffer is
-// streamed: its length is known from its header, so the echo's header can
-// go first. Not text: a text message must be valid UTF-8 (RFC 6455 §8.1),
+// Only a single binary frame larger than streamThreshold is streamed: its
+// length is known from its header, so the echo's header can go first. Not
+// text: a text message must be valid UTF-8 (RFC 6455 §8.1),
 // and invalid bytes found half-way would have to be answered with a Close,
 // which cannot cut into a frame already begun. Not a fragmented message:
 // its length is not known until its last fragment. Not a compressed one

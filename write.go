@@ -5,7 +5,11 @@ package main
 // keepalive (pings, from inside a read) and the shutdown (Close 1001, from
 // another goroutine). Frames must not interleave on the wire, and nothing
 // may follow a Close (RFC 6455 §5.5.1), so every frame goes through
-// writeFrame, under one lock, with one write each.
+// writeLocked, under the one lock: writeFrame takes it for the frame, and
+// the shutdown's goAway holds it already. A frame is one write, header and
+// payload together, with two exceptions: one over maxWriteChunk goes in
+// pieces, each under a fresh write deadline, and echoes held back
+// (batch.go) go out in the same write as the frame after them.
 
 import (
 	"encoding/binary"
