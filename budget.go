@@ -12,9 +12,10 @@ package main
 //     come in (pool.go), never to a length the client merely announced.
 //   - A connection's smallest buffer (the first message class, like its
 //     read buffer) is not charged: it is bounded by -max-conns instead, and
-//     charging it would put two shared atomic operations on every small
+//     charging it would put shared atomic operations on every small
 //     echo. What grows past it is charged.
-//   - Between messages a connection holds nothing charged (idle.go).
+//   - Between messages a connection holds nothing charged, unless its next
+//     frame has already arrived whole (idle.go:partFrame).
 //   - When the budget runs low, the largest holders pay first: the last
 //     quarter of it is kept for connections within their fair share (the
 //     budget divided among the connections holding part of it), and when
