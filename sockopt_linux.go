@@ -1,7 +1,10 @@
 package main
 
-// sockopt_linux.go tunes the listening and the accepted sockets with
-// golang.org/x/sys/unix. Each option says what it buys an echo server.
+// sockopt_linux.go sets, through golang.org/x/sys/unix, the two socket
+// options that Go's net package has no call for, TCP_DEFER_ACCEPT and
+// TCP_USER_TIMEOUT, and the keepalive through net's own KeepAliveConfig.
+// Go already sets SO_REUSEADDR on every listener and TCP_NODELAY on every
+// TCP connection, so this file does not set them again.
 
 import (
 	"fmt"
@@ -12,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// socket option values, in one place so that -h and the tests can name them.
+// socket option values, in one place so that -trace and the tests can name them.
 const (
 	keepIdle     = 60 * time.Second // TCP_KEEPIDLE: quiet time before the first probe
 	keepInterval = 10 * time.Second // TCP_KEEPINTVL: time between probes
@@ -20,84 +23,87 @@ const (
 	userTimeout  = 60 * time.Second // TCP_USER_TIMEOUT: how long sent data may stay unacknowledged
 )
 
+// keepAlive is the keepalive of every accepted connection: a client whose
+// machine vanished (no FIN, no RST) while the connection was quiet is found
+// out by unanswered probes, and its connection freed. listen turns off the
+// keepalive that net would set on its own, so it is set once, here. While
+// TCP_USER_TIMEOUT is set the kernel ignores keepCount (tcp(7)): it closes
+// the connection at the first probe time after a probe went unanswered and
+// nothing was heard for userTimeout. The count is in force only where
+// setting TCP_USER_TIMEOUT failed.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: keepIdle, Interval: keepInterval, Count: keepCount}
+
 // listenControl returns the function that sets the listening socket's
 // options before bind(2).
 func listenControl(handshakeTimeout time.Duration) func(network, address string, rc syscall.RawConn) error {
 	return func(network, address string, rc syscall.RawConn) error {
-		return controlListener(rc, max(1, int(handshakeTimeout/time.Second)))
+		return setDeferAccept(rc, deferSeconds(handshakeTimeout))
 	}
 }
 
-// controlListener sets SO_REUSEADDR and TCP_DEFER_ACCEPT (deferSeconds).
-func controlListener(rc syscall.RawConn, deferSeconds int) error {
+// deferSeconds is TCP_DEFER_ACCEPT's value for a handshake timeout: whole
+// seconds, and at least one, since zero would turn the option off.
+func deferSeconds(handshakeTimeout time.Duration) int {
+	return max(1, int(handshakeTimeout/time.Second))
+}
+
+// setDeferAccept sets TCP_DEFER_ACCEPT: the kernel completes a connection
+// and hands it to accept(2) only once its first bytes (the upgrade request)
+// have arrived, so a client that connects and says nothing costs no
+// goroutine, only a kernel entry. Once the seconds are over (the kernel
+// counts them in SYN-ACK retransmissions, so it may wait longer)
+// it hands the connection on all the same, and the handshake timeout then
+// closes it.
+func setDeferAccept(rc syscall.RawConn, seconds int) error {
+	return setInt(rc, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, seconds)
+}
+
+// setUserTimeout sets TCP_USER_TIMEOUT: the kernel closes the connection
+// once data it sent has gone unacknowledged for d, or could not be sent for
+// d because the peer's window stayed shut. Keepalive probes are not sent
+// while data is in flight, so without it a peer that vanished while we were
+// sending to it would be retried for many minutes (tcp_retries2).
+func setUserTimeout(rc syscall.RawConn, d time.Duration) error {
+	return setInt(rc, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d/time.Millisecond))
+}
+
+// setInt sets one integer socket option on rc's socket.
+func setInt(rc syscall.RawConn, level, opt, value int) error {
 	var serr error
-	err := rc.Control(func(fd uintptr) {
-		s := int(fd)
-		// SO_REUSEADDR: a restarted server can bind its port at once, while
-		// the previous run's connections still sit in TIME_WAIT.
-		if serr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-			return
-		}
-		// TCP_DEFER_ACCEPT: accept(2) returns a connection only once its first
-		// bytes (the upgrade request) have arrived, so a client that connects
-		// and says nothing costs no goroutine, only a kernel entry, and is
-		// dropped by the kernel after the handshake timeout.
-		serr = unix.SetsockoptInt(s, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, deferSeconds)
-	})
-	if err != nil {
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, value) }); err != nil {
 		return err
 	}
 	return serr
 }
 
-// tuneConn sets the options of one accepted connection.
+// tuneConn sets the options of one accepted connection: the keepalive,
+// through net, and TCP_USER_TIMEOUT, which net has no call for.
 func tuneConn(nc net.Conn) error {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nil
 	}
+	if err := tc.SetKeepAliveConfig(keepAlive); err != nil {
+		return err
+	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var serr error
-	set := func(s, level, opt, value int) {
-		if serr == nil {
-			serr = unix.SetsockoptInt(s, level, opt, value)
-		}
-	}
-	err = rc.Control(func(fd uintptr) {
-		s := int(fd)
-		// TCP_NODELAY: an echo is one small write that the client is waiting
-		// for; Nagle's algorithm would hold it back for the previous one's ACK.
-		set(s, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		// SO_KEEPALIVE and its timings: a client whose machine vanished (no
-		// FIN, no RST) is found out and its connection freed.
-		set(s, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-		set(s, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepIdle/time.Second))
-		set(s, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(keepInterval/time.Second))
-		set(s, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepCount)
-		// TCP_USER_TIMEOUT: keepalive probes are not sent while data is in
-		// flight, so a peer that vanished while we were sending to it would
-		// otherwise be retried for about 15 minutes.
-		set(s, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout/time.Millisecond))
-	})
-	if err != nil {
-		return err
-	}
-	return serr
+	return setUserTimeout(rc, userTimeout)
 }
 
 // sockoptSummary says, for -trace, which options every socket gets and why.
 func sockoptSummary(handshakeTimeout time.Duration) string {
 	return fmt.Sprintf(`socket options (sockopt_linux.go):
-    listener:   SO_REUSEADDR=1 (rebind at once after a restart)
-                TCP_DEFER_ACCEPT=%ds (accept only once the request's first bytes arrived)
-    connection: TCP_NODELAY=1 (an echo leaves at once, not after the previous ACK)
-                SO_KEEPALIVE=1 TCP_KEEPIDLE=%ds TCP_KEEPINTVL=%ds TCP_KEEPCNT=%d (find peers that vanished)
-                TCP_USER_TIMEOUT=%dms (give up on data unacknowledged that long)
-`, max(1, int(handshakeTimeout/time.Second)), int(keepIdle/time.Second), int(keepInterval/time.Second), keepCount,
-		int(userTimeout/time.Millisecond))
+    set by Go's net, not here: SO_REUSEADDR on the listener, TCP_NODELAY on every connection
+    listener, x/sys:   TCP_DEFER_ACCEPT=%ds (accept only once the request's first bytes arrived,
+                       or at least that long passed)
+    connection, x/sys: TCP_USER_TIMEOUT=%dms (close once sent data went unacknowledged that long)
+    connection, net.KeepAliveConfig: SO_KEEPALIVE=1 TCP_KEEPIDLE=%ds TCP_KEEPINTVL=%ds TCP_KEEPCNT=%d
+                       (find quiet peers that vanished; TCP_USER_TIMEOUT, not the count, says when to give up)
+`, deferSeconds(handshakeTimeout), int(userTimeout/time.Millisecond),
+		int(keepIdle/time.Second), int(keepInterval/time.Second), keepCount)
 }
 
 // openFileLimit is the process's open-file limit (RLIMIT_NOFILE): each

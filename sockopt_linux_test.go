@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -9,69 +12,181 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestSocketOptions: the listening and the accepted sockets carry the
-// options that sockopt_linux.go sets and Go's net package does not.
-// TCP_NODELAY and SO_REUSEADDR are left out: Go sets the first on every
-// TCP connection and the second on every listening socket, so they would
-// read the same without our code, and a check of them could not fail.
+// TestSocketOptions: an accepted connection carries the keepalive and the
+// TCP_USER_TIMEOUT that tuneConn sets; the tests below show what
+// TCP_DEFER_ACCEPT and TCP_USER_TIMEOUT do. TCP_NODELAY and SO_REUSEADDR
+// are left out: Go sets the first on every TCP connection and the second
+// on every listening socket, so a check of them could not fail.
 func TestSocketOptions(t *testing.T) {
-	// The kernel keeps TCP_DEFER_ACCEPT as a number of SYN-ACK retransmissions
-	// and reads it back as the seconds they take: this timeout is one it
-	// keeps exactly.
+	ln, err := listen("127.0.0.1:0", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, server := acceptOne(t, ln)
+	defer client.Close()
+	defer server.Close()
+	if err := tuneConn(server); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		want       int
+	}{
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepIdle / time.Second)},
+		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(keepInterval / time.Second)},
+		{"TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepCount},
+		{"TCP_USER_TIMEOUT", unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout / time.Millisecond)},
+	} {
+		if got := getInt(t, server, o.level, o.opt); got != o.want {
+			t.Errorf("%s = %d, want %d", o.name, got, o.want)
+		}
+	}
+}
+
+// TestSockDeferAccept: on listen's socket (TCP_DEFER_ACCEPT), a client that
+// connects and sends nothing is not handed to Accept while one that sends
+// a byte is, and is handed on once the deferring seconds are over. The
+// silent client dials first, so without the option it would be accepted
+// first, or be waiting in the queue when the second Accept asks.
+func TestSockDeferAccept(t *testing.T) {
+	// The kernel counts TCP_DEFER_ACCEPT in SYN-ACK retransmissions and may
+	// round the seconds up; these seconds it keeps exactly.
 	const handshakeTimeout = 3 * time.Second
 	ln, err := listen("127.0.0.1:0", handshakeTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	checked := make(chan struct{})
-	defer close(checked)
-	go func() {
-		nc, _ := net.Dial("tcp", ln.Addr().String())
-		if nc != nil {
-			nc.Write([]byte("G")) // TCP_DEFER_ACCEPT waits for data
-			<-checked             // the client stays until the options are read
-			nc.Close()
-		}
-	}()
-	nc, err := ln.Accept()
+	tl := ln.(*net.TCPListener)
+	start := time.Now()
+	silent, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	if err := tuneConn(nc); err != nil {
+	defer silent.Close()
+	talker, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(c any, level, opt int) (v int) {
-		rc, err := c.(interface {
-			SyscallConn() (syscall.RawConn, error)
-		}).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc.Control(func(fd uintptr) { v, err = unix.GetsockoptInt(int(fd), level, opt) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
+	defer talker.Close()
+	if _, err := talker.Write([]byte("G")); err != nil {
+		t.Fatal(err)
 	}
-	for _, o := range []struct {
-		name       string
-		sock       any
-		level, opt int
-		want       int
-	}{
-		{"TCP_DEFER_ACCEPT", ln, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, int(handshakeTimeout / time.Second)},
-		{"SO_KEEPALIVE", nc, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{"TCP_KEEPIDLE", nc, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepIdle / time.Second)},
-		{"TCP_KEEPINTVL", nc, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(keepInterval / time.Second)},
-		{"TCP_KEEPCNT", nc, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepCount},
-		{"TCP_USER_TIMEOUT", nc, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout / time.Millisecond)},
-	} {
-		if got := get(o.sock, o.level, o.opt); got != o.want {
-			t.Errorf("%s = %d, want %d", o.name, got, o.want)
+
+	accept := func(within time.Duration) (net.Conn, error) {
+		tl.SetDeadline(time.Now().Add(within))
+		return ln.Accept()
+	}
+	// The talker's byte arrives at once on loopback.
+	nc, err := accept(time.Second)
+	if err != nil {
+		t.Fatalf("the client that sent a byte was not accepted: %v", err)
+	}
+	nc.Close()
+	if nc.RemoteAddr().String() != talker.LocalAddr().String() {
+		t.Fatalf("accepted %v, the client that sent nothing; want %v", nc.RemoteAddr(), talker.LocalAddr())
+	}
+	// Half the deferring time, measured from the silent client's dial.
+	if nc, err := accept(handshakeTimeout/2 - time.Since(start)); err == nil {
+		nc.Close()
+		t.Fatalf("the client that sent nothing was accepted after %v, within TCP_DEFER_ACCEPT", time.Since(start))
+	} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal(err)
+	}
+	// After the deferring seconds the kernel hands it on all the same.
+	nc, err = accept(handshakeTimeout + 5*time.Second - time.Since(start))
+	if err != nil {
+		t.Fatalf("the client that sent nothing was not accepted after TCP_DEFER_ACCEPT's seconds: %v", err)
+	}
+	nc.Close()
+	if took := time.Since(start); took < handshakeTimeout/2 || nc.RemoteAddr().String() != silent.LocalAddr().String() {
+		t.Fatalf("accepted %v after %v; want %v after at least %v", nc.RemoteAddr(), took, silent.LocalAddr(), handshakeTimeout/2)
+	}
+}
+
+// TestSockUserTimeout: with TCP_USER_TIMEOUT the kernel closes a connection
+// whose data has waited too long, and a blocked write fails with ETIMEDOUT
+// instead of waiting on. The peer here stops reading: its receive window
+// shuts and the server's data cannot be sent, which tcp(7) counts against
+// the user timeout as it does data sent and never acknowledged. A peer that
+// vanished would show the other half, but loopback always answers: making
+// it stop would take netfilter, or a qdisc on lo that every other test on
+// the machine shares. The timeout here is short, not userTimeout, so that
+// the test takes seconds; without the option the write would block
+// until its deadline, since the peer goes on answering the window probes.
+func TestSockUserTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, server := acceptOne(t, ln)
+	defer client.Close()
+	defer server.Close()
+	client.(*net.TCPConn).SetReadBuffer(4 << 10) // small buffers fill sooner
+	server.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	rc, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setUserTimeout(rc, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	const bound = 15 * time.Second
+	start := time.Now()
+	server.SetWriteDeadline(start.Add(bound))
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err = server.Write(buf); err != nil {
+			break
 		}
 	}
+	if !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Fatalf("write to a peer that stopped reading: %v after %v; want ETIMEDOUT, the kernel's close", err, time.Since(start))
+	}
+}
+
+// acceptOne dials ln and returns both ends of the connection; the client
+// sends one byte, which the server end reads, so that TCP_DEFER_ACCEPT
+// lets it through.
+func acceptOne(t *testing.T, ln net.Listener) (client, server net.Conn) {
+	t.Helper()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(server, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	return client, server
+}
+
+// getInt reads one integer socket option of nc's socket.
+func getInt(t *testing.T, nc net.Conn, level, opt int) (v int) {
+	t.Helper()
+	rc, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), level, opt) }); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
 }
 
 // On Linux a test can see whether the server has read what a client sent

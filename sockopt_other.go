@@ -3,7 +3,8 @@
 package main
 
 // sockopt_other.go: the socket options of sockopt_linux.go are Linux's;
-// elsewhere the server runs with the system's defaults.
+// elsewhere the server runs with only what Go's net sets, and without TCP
+// keepalive, which listen turns off for tuneConn to set.
 
 import (
 	"net"
@@ -19,9 +20,9 @@ func listenControl(time.Duration) func(network, address string, rc syscall.RawCo
 // tuneConn leaves the connection as it is.
 func tuneConn(nc net.Conn) error { return nil }
 
-// sockoptSummary says that the system's defaults are in use.
+// sockoptSummary says that only Go's own options are in use.
 func sockoptSummary(time.Duration) string {
-	return "socket options: the system's defaults (the tuned ones are Linux's)\n"
+	return "socket options: only what Go's net sets, no TCP keepalive (the tuned ones are Linux's)\n"
 }
 
 // openFileLimit is a conservative guess where the limit is not read.
