@@ -50,7 +50,8 @@ type config struct {
 	maxConns         int
 	maxConnsPerIP    int
 	origins          string
-	trace            bool
+	trace            bool       // -trace, in any form but false
+	traceOnly        traceScope // -trace=ws or -trace=http: which connections (trace.go)
 	deflate          bool
 	inspect          bool
 }
@@ -91,7 +92,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.origins, "origin", "", "comma-separated `origins` allowed to connect, e.g. \"http://localhost:8000,null\"; others get 403 (empty: any)")
 	fs.BoolVar(&cfg.inspect, "inspect", cfg.inspect, "let a page see its own connection's bytes: GET /inspect?token=T streams what the WebSocket opened with ?inspect=T sent and received (false: /inspect is 404)")
 	fs.BoolVar(&cfg.deflate, "deflate", false, "accept permessage-deflate (RFC 7692) when a client offers it: compressed messages, beyond the article (off: every offer is declined)")
-	fs.BoolVar(&cfg.trace, "trace", false, "print every handshake and frame to stderr, laid out as in the article")
+	fs.Var(traceFlag{&cfg.trace, &cfg.traceOnly}, "trace", "print every handshake and frame to stderr, laid out as in the article; -trace=ws: only WebSocket connections, not plain HTTP (push.html's clocks); -trace=http: only plain HTTP")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -92,5 +93,33 @@ func TestTheBinary(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("log lacks %q:\n%s", want, all)
 		}
+	}
+}
+
+// TestTraceFlag: -trace is still a bool flag, alone or with a bool, and
+// also takes ws or http; any other value is refused at start.
+func TestTraceFlag(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		on   bool
+		only traceScope
+	}{
+		{"-trace", true, traceAll}, {"-trace=true", true, traceAll}, {"-trace=false", false, traceAll},
+		{"-trace=ws", true, traceWS}, {"-trace=http", true, traceHTTP},
+	} {
+		cfg, err := parseFlags([]string{tc.arg}, io.Discard)
+		if err != nil || cfg.trace != tc.on || cfg.traceOnly != tc.only {
+			t.Errorf("%s: trace=%v only=%d, err %v; want trace=%v only=%d", tc.arg, cfg.trace, cfg.traceOnly, err, tc.on, tc.only)
+		}
+	}
+	var out bytes.Buffer
+	_, err := parseFlags([]string{"-trace=frames"}, &out)
+	if err == nil || !strings.Contains(err.Error(), `"frames" for -trace: want true, false, ws`) || !strings.Contains(err.Error(), "ws") {
+		t.Errorf("-trace=frames: %v", err)
+	}
+	out.Reset()
+	parseFlags([]string{"-h"}, &out)
+	if _, usage, _ := strings.Cut(out.String(), "  -trace\n"); !strings.HasPrefix(usage, "    \tprint every handshake") || !strings.Contains(usage, "-trace=ws") {
+		t.Errorf("-h does not show -trace as a bool flag that also takes ws:\n%s", out.String())
 	}
 }

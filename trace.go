@@ -4,6 +4,8 @@ package main
 // article lays it out, so the reader can see 3.3 and 3.4 happen. Without
 // -trace a connection has no tracer (nil), and every hook here returns at
 // once on a nil tracer, so the reading path calls them without a check.
+// -trace=ws and -trace=http print one kind of connection only (traceScope);
+// tracedraw.go lays the bytes out.
 
 import (
 	"bytes"
@@ -13,13 +15,65 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"strconv"
 	"sync"
-	"unicode/utf8"
 )
 
 // tracePreview is how many payload bytes a frame's trace shows.
 const tracePreview = 16
+
+// traceScope is which connections -trace prints: every one, or only the
+// WebSocket ones (-trace=ws: with push.html open, its polls and streams
+// would bury the frames), or only the plain HTTP ones (-trace=http).
+type traceScope uint8
+
+const (
+	traceAll  traceScope = iota // -trace alone, or -trace=true
+	traceWS                     // -trace=ws
+	traceHTTP                   // -trace=http
+)
+
+// traceFlag is the -trace flag: a bool flag, so that -trace alone still
+// means every connection, that also takes ws or http. It sets config's
+// trace (on or off) and traceOnly (which connections).
+type traceFlag struct {
+	on   *bool
+	only *traceScope
+}
+
+// IsBoolFlag lets -trace stand alone, as it did when it was a bool.
+func (f traceFlag) IsBoolFlag() bool { return true }
+
+// String is the value as -trace takes it; the flag package also calls it
+// on a zero traceFlag, which is off.
+func (f traceFlag) String() string {
+	switch {
+	case f.on == nil || !*f.on:
+		return "false"
+	case *f.only == traceWS:
+		return "ws"
+	case *f.only == traceHTTP:
+		return "http"
+	}
+	return "true"
+}
+
+// Set reads ws, http, or a bool as strconv.ParseBool reads it (true, false, t, f...).
+func (f traceFlag) Set(s string) error {
+	switch s {
+	case "ws":
+		*f.on, *f.only = true, traceWS
+	case "http":
+		*f.on, *f.only = true, traceHTTP
+	default:
+		on, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("want true, false, ws (WebSocket connections only) or http (plain HTTP only)")
+		}
+		*f.on, *f.only = on, traceAll
+	}
+	return nil
+}
 
 // lockedWriter lets every connection's tracer share stderr, a block at a time.
 type lockedWriter struct {
@@ -42,6 +96,11 @@ type tracer struct {
 	prefix string       // "[remote] " before every block
 	b      bytes.Buffer // the block being written
 
+	// only is -trace=ws or -trace=http until the connection's first
+	// request shows which kind it is (handshake); then out is kept or
+	// dropped, and only is traceAll.
+	only traceScope
+
 	insp  *inspection // the page's inspector for this connection; nil: none
 	drawn bool        // the diagram's boxes were printed for this connection
 
@@ -55,12 +114,16 @@ func newTracer(out io.Writer, remote string) *tracer {
 }
 
 // tracerFor is a new connection's tracer: one writing to stderr with
-// -trace, nil without (its hooks then do nothing).
+// -trace, nil without (its hooks then do nothing). With -trace=ws or
+// -trace=http every connection gets one all the same: which kind a
+// connection is, only its first request tells (handshake).
 func (s *server) tracerFor(remote string) *tracer {
 	if !s.cfg.trace {
 		return nil
 	}
-	return newTracer(s.traceOut, remote)
+	t := newTracer(s.traceOut, remote)
+	t.only = s.cfg.traceOnly
+	return t
 }
 
 // flush writes the block with the connection's prefix on its first line.
@@ -77,6 +140,15 @@ func (t *tracer) handshake(req *request, response []byte) {
 	}
 	if t.insp != nil && req != nil {
 		t.insp.handshakeEvent(req, response)
+	}
+	if t.only != traceAll && req != nil {
+		// The first request decides for the connection's whole life: one
+		// that upgrades never carries plain HTTP again, and answerPlain
+		// (page.go) ends a plain one whose later request is an upgrade.
+		if (t.only == traceWS) != req.isWebSocket() {
+			t.out = nil
+		}
+		t.only = traceAll
 	}
 	if t.out == nil || req == nil {
 		return
@@ -144,15 +216,6 @@ func (t *tracer) pushed(what string, p []byte) {
 	fmt.Fprintf(&t.b, "-> %s, as sent (%d bytes):\n", what, len(p))
 	quoteLines(&t.b, p)
 	t.flush()
-}
-
-// quoteLines writes each line of p after "  | ", with its line end shown.
-func quoteLines(b *bytes.Buffer, p []byte) {
-	for len(p) > 0 {
-		line, rest, _ := bytes.Cut(p, []byte("\n"))
-		p = rest
-		fmt.Fprintf(b, "    | %s\\n\n", strings.ReplaceAll(string(line), "\r", `\r`))
-	}
 }
 
 // payload records the first bytes of the payload of the frame being read,
@@ -278,109 +341,15 @@ func (t *tracer) printFrameOut(frame []byte) {
 	n := h.length
 	if piece := uint64(len(frame) - hl); piece < n {
 		fmt.Fprintf(&t.b, "-> frame to the client, streamed (header and the first %d of %d payload bytes; the rest follows as it arrives), header: % x\n", piece, n, frame[:hl])
-	} else {
+	} else if len(frame) <= maxWriteChunk {
 		fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes, in one write), header: % x\n", hl, n, frame[:hl])
+	} else { // write.go: with a write timeout, it goes in pieces
+		fmt.Fprintf(&t.b, "-> frame to the client (%d header bytes + %d payload bytes), header: % x\n", hl, n, frame[:hl])
 	}
 	t.diagram(&h)
 	fmt.Fprintf(&t.b, "    Masking-key: none (a server never masks, RFC 6455 §5.1)\n")
 	fmt.Fprintf(&t.b, "    Payload Data, %d bytes: %s\n", n, previewBytes(frame[hl:min(len(frame), hl+tracePreview)], n, h.opcode))
 	t.flush()
-}
-
-// diagram draws a header's first two bytes under the article's 3.4.1
-// boxes (the boxes once per connection, the bits for every frame), then
-// names each field and the extended length.
-func (t *tracer) diagram(h *frameHeader) {
-	if !t.drawn {
-		t.drawn = true
-		fmt.Fprintf(&t.b, "    the article's 3.4.1 diagram, first two bytes (drawn once; each frame shows its bits below it):\n")
-		fmt.Fprintf(&t.b, "     0                   1\n")
-		fmt.Fprintf(&t.b, "     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5\n")
-		fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
-		fmt.Fprintf(&t.b, "    |F|R|R|R| opcode|M| Payload len |\n")
-		fmt.Fprintf(&t.b, "    |I|S|S|S|  (4)  |A|     (7)     |\n")
-		fmt.Fprintf(&t.b, "    |N|V|V|V|       |S|             |\n")
-		fmt.Fprintf(&t.b, "    | |1|2|3|       |K|             |\n")
-		fmt.Fprintf(&t.b, "    +-+-+-+-+-------+-+-------------+\n")
-	}
-	bit := func(b bool) int {
-		if b {
-			return 1
-		}
-		return 0
-	}
-	fin, r1, r2, r3, m := bit(h.fin), bit(h.rsv1), bit(h.rsv2), bit(h.rsv3), bit(h.mask)
-	fmt.Fprintf(&t.b, "    |%d|%d|%d|%d|%s|%d|%s|\n", fin, r1, r2, r3,
-		spacedBits(uint64(h.opcode), 4), m, spacedBits(uint64(h.payloadLen), 7))
-	fmt.Fprintf(&t.b, "    FIN=%d RSV1=%d RSV2=%d RSV3=%d opcode=0x%X (%s) MASK=%d Payload len=%d\n",
-		fin, r1, r2, r3, byte(h.opcode), h.opcode, m, h.payloadLen)
-	switch h.payloadLen {
-	case 126:
-		fmt.Fprintf(&t.b, "    Extended payload length (16 bits): %d\n", h.length)
-	case 127:
-		fmt.Fprintf(&t.b, "    Extended payload length (64 bits): %d\n", h.length)
-	default:
-		fmt.Fprintf(&t.b, "    Extended payload length: none (Payload len is the length)\n")
-	}
-}
-
-// spacedBits writes the low n bits of v as "0 0 0 1".
-func spacedBits(v uint64, n int) string {
-	s := make([]string, n)
-	for i := range n {
-		s[i] = fmt.Sprint(v >> (n - 1 - i) & 1)
-	}
-	return strings.Join(s, " ")
-}
-
-// hexPreview is the first bytes in hex, with "..." when the payload is longer.
-func hexPreview(p []byte, total uint64) string {
-	s := fmt.Sprintf("% x", p)
-	if uint64(len(p)) < total {
-		s += " ..."
-	}
-	if s == "" {
-		s = "(empty)"
-	}
-	return s
-}
-
-// previewBytes is hexPreview, followed by the text when the bytes are
-// printable UTF-8 (a text frame, or a close reason after its code).
-func previewBytes(p []byte, total uint64, op opcode) string {
-	s := hexPreview(p, total)
-	text := p
-	if op == opClose && len(p) >= 2 {
-		code := closeCode(binary.BigEndian.Uint16(p))
-		s += fmt.Sprintf("  code %d (%s)", code, code)
-		text = p[2:]
-	}
-	if len(text) == 0 || op == opBinary {
-		return s
-	}
-	for len(text) > 0 && !utf8.Valid(text) { // a preview may cut a character in two
-		text = text[:len(text)-1]
-	}
-	if printable(text) {
-		s += fmt.Sprintf("  %q", text)
-		if uint64(len(p)) < total {
-			s += " ..."
-		}
-	}
-	return s
-}
-
-// printable says whether every rune of text is printable (or a space).
-func printable(text []byte) bool {
-	if len(text) == 0 {
-		return false
-	}
-	for _, r := range string(text) {
-		if r < ' ' && r != '\t' || r == 0x7F {
-			return false
-		}
-	}
-	return true
 }
 
 // inflated prints what a compressed message (RSV1=1, deflate.go) inflated
@@ -396,8 +365,10 @@ func (t *tracer) inflated(compressed int, msg []byte) {
 		return
 	}
 	n := min(len(msg), tracePreview)
+	// opContinuation: the message may be text or binary, and this hook is
+	// not told which, so its bytes are shown as text only if they read as text.
 	t.note("   permessage-deflate (RSV1=1): %d compressed bytes + 00 00 ff ff put back (RFC 7692 §7.2.2) inflate to %d bytes: %s",
-		compressed, len(msg), previewBytes(msg[:n], uint64(len(msg)), opText))
+		compressed, len(msg), previewBytes(msg[:n], uint64(len(msg)), opContinuation))
 }
 
 // deflated says that the echo below is the message compressed.
@@ -419,8 +390,8 @@ func (t *tracer) echoedAsReceived(compressed int) {
 
 // note prints one line about the connection: the close handshake, say.
 func (t *tracer) note(format string, args ...any) {
-	if t == nil || t.out == nil {
-		return
+	if t == nil || t.out == nil || t.only == traceWS {
+		return // -trace=ws, and no request yet: nothing says this is a WebSocket
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -164,3 +164,62 @@ func TestTracePlainHTTP(t *testing.T) {
 		t.Fatalf("an unused connection logged as a failed handshake:\n%s", logs.String())
 	}
 }
+
+// TestTraceWebsocatText: websocat sends each line with its line end, and a
+// text payload is shown as a Go string literal after its hex, the line end
+// escaped, Chinese as it is; a preview cut inside a character stops before it.
+func TestTraceWebsocatText(t *testing.T) {
+	trace := traceOf(t, frames(text("hello\n"), text("你好，世界\n"), text("你好你好你好你好")))
+	wantLines(t, trace,
+		`      unmasked (3.4.2):     68 65 6c 6c 6f 0a  "hello\n"`,
+		`    Payload Data, 6 bytes: 68 65 6c 6c 6f 0a  "hello\n"`,
+		`      unmasked (3.4.2):     e4 bd a0 e5 a5 bd ef bc 8c e4 b8 96 e7 95 8c 0a  "你好，世界\n"`,
+		`    Payload Data, 16 bytes: e4 bd a0 e5 a5 bd ef bc 8c e4 b8 96 e7 95 8c 0a  "你好，世界\n"`,
+		`      unmasked (3.4.2):     e4 bd a0 e5 a5 bd e4 bd a0 e5 a5 bd e4 bd a0 e5 ...  "你好你好你" ...`,
+	)
+}
+
+// TestTraceBytesAsHex: a binary payload is bytes, shown in hex even when it
+// reads as text; so is a text payload that is not UTF-8, which is not cut
+// down to the part before its first bad byte and shown as if it were text.
+func TestTraceBytesAsHex(t *testing.T) {
+	trace := traceOf(t, frames(binaryMsg([]byte("hello\n"))))
+	wantLines(t, trace, "      unmasked (3.4.2):     68 65 6c 6c 6f 0a\n", "    Payload Data, 6 bytes: 68 65 6c 6c 6f 0a\n")
+	trace = traceOf(t, frames(text("abc\xffdef")))
+	wantLines(t, trace, "      unmasked (3.4.2):     61 62 63 ff 64 65 66\n", "rejected: 1007")
+}
+
+// TestTraceOnlyWS: -trace=ws prints a WebSocket's handshake and frames and
+// nothing of a plain request (push.html's polls would bury them), nor of a
+// connection that has sent no request yet; -trace=http the other way round.
+func TestTraceOnlyWS(t *testing.T) {
+	for _, only := range []traceScope{traceWS, traceHTTP} {
+		var logs, trace syncBuffer
+		addr, _ := startServerTrace(t, func(c *config) { c.trace, c.traceOnly = true, only }, &logs, &trace)
+		resp := get(t, addr, "/clock")
+		resp.Body.Close()
+		c := dial(t, addr)
+		c.send(text("hello\n"))
+		c.read()
+		ws := []string{"upgrade request as received", "<- frame from the client", `unmasked (3.4.2):     68 65 6c 6c 6f 0a  "hello\n"`}
+		// All are written before the echo, or the 200, that the client waited for.
+		plain := []string{"HTTP request as received", "GET /clock HTTP/1.1"}
+		shown, hidden := ws, plain
+		if only == traceHTTP {
+			shown, hidden = plain, ws
+		}
+		wantLines(t, trace.String(), shown...)
+		for _, h := range hidden {
+			if strings.Contains(trace.String(), h) {
+				t.Fatalf("traced %q with only=%d:\n%s", h, only, trace.String())
+			}
+		}
+	}
+	var trace bytes.Buffer
+	tr := newTracer(&trace, "test")
+	tr.only = traceWS
+	tr.note("a connection that sent no request and closed")
+	if trace.Len() > 0 {
+		t.Fatalf("-trace=ws printed a connection with no request: %q", trace.String())
+	}
+}
