@@ -585,9 +585,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// pushPanelWords is how push.html's English and Chinese titles count its
+// panels ("six ways", "六种方式").
+var pushPanelWords = map[int][2]string{5: {"five ways", "五种方式"}, 6: {"six ways", "六种方式"}, 7: {"seven ways", "七种方式"}}
+
 // TestPushPageInChromium opens push.html from disk and from the server,
-// starts the five clocks, and checks that each ticks, EventSource and the
-// iframe stream included, with the costs the page counts.
+// starts the six clocks, and checks that each ticks, EventSource and the
+// iframe stream included, with the costs the page counts; that a drop's
+// reconnect is counted outside the updates, not spread over them; and that
+// the title and heading, in both languages, count the panels there are.
 func TestPushPageInChromium(t *testing.T) {
 	devtools := startChromium(t)
 	addr, _ := startServer(t, nil)
@@ -616,6 +622,10 @@ func TestPushPageInChromium(t *testing.T) {
 				LastID   string
 				Resumed  int
 				WsClose  string
+				After    struct{ Up, Down map[string]float64 } // per update, after the drops
+				Outside  map[string]struct{ Before, After, Count int }
+				Titles   []string // the h1 and document.title, in English and in Chinese
+				Panels   int
 			}
 			page.eval(fmt.Sprintf(`
 				$("server").value = %q;
@@ -631,6 +641,8 @@ func TestPushPageInChromium(t *testing.T) {
 					out.up[id] = Number($(id).dataset.up); out.down[id] = Number($(id).dataset.down);
 				}
 				out.tcp = {poll: Number($("poll").dataset.tcp), keep: Number($("keep").dataset.tcp)};
+				const outside = (id) => Number($(id).querySelector(".outside")?.dataset.bytes);
+				out.outside = {events: {before: outside("events")}, ws: {before: outside("ws")}};
 				// Drop the EventSource from the server's side: the browser reconnects with Last-Event-ID,
 				// and the count goes on where it was.
 				const before = Number($("events").querySelector(".lastid").textContent);
@@ -642,6 +654,26 @@ func TestPushPageInChromium(t *testing.T) {
 				$("ws").querySelector("button.drop").click();
 				await until("the WebSocket's close and reconnect", () => num("ws", "reconnects") >= 1 && $("ws").dataset.lastClose);
 				out.wsClose = $("ws").dataset.lastClose;
+				// A few updates on the new connections, then the figures again: a reconnect's handshake is
+				// counted outside the updates, and what an update costs has not moved.
+				const sent = {events: n("events"), ws: n("ws")};
+				await until("updates after the reconnects", () => n("events") >= sent.events + 3 && n("ws") >= sent.ws + 3);
+				const handshakes = (id) => Number($(id).querySelector(".outside")?.dataset.count);
+				await until("the server's counts of the second handshakes", () => ["events", "ws"].every((id) => !$(id).querySelector(".outside") || handshakes(id) >= 2));
+				await new Promise((r) => setTimeout(r, 2500)); // two more rounds of /clock/stats
+				out.after = {up: {}, down: {}};
+				for (const id of ["events", "ws"]) {
+					out.after.up[id] = Number($(id).dataset.up); out.after.down[id] = Number($(id).dataset.down);
+					out.outside[id].after = outside(id); out.outside[id].count = handshakes(id);
+				}
+				// The headline counts the panels, in both languages.
+				out.panels = document.querySelectorAll(".grid > section").length;
+				const titles = () => [document.querySelector("h1").textContent, document.title];
+				if (lang === "zh") $("lang").click();
+				out.titles = titles();
+				$("lang").click();
+				out.titles.push(...titles());
+				$("lang").click();
 				return out;`, "http://"+addr), &r)
 			t.Logf("updates %v, requests %v, open %v, last event id %s", r.Updates, r.Requests, r.Open, r.LastID)
 			if r.Requests["poll"] < 3 || r.Requests["iframe"] != 1 || r.Requests["events"] != 1 || r.Requests["ws"] != 1 {
@@ -661,6 +693,21 @@ func TestPushPageInChromium(t *testing.T) {
 			}
 			if r.Resumed < 2 || r.Resumed > 10 || r.WsClose != "1001" {
 				t.Fatalf("after the drops: the event count moved on by %d (want it resumed, not restarted), WebSocket closed with %q", r.Resumed, r.WsClose)
+			}
+			t.Logf("after the drops: bytes per update, page to server %v, server to page %v; outside updates %v", r.After.Up, r.After.Down, r.Outside)
+			for _, id := range []string{"events", "ws"} {
+				if d, e := r.After.Up[id]-r.Up[id], r.After.Down[id]-r.Down[id]; d > 2 || d < -2 || e > 2 || e < -2 {
+					t.Errorf("%s: bytes per update %.1f up, %.1f down before the drop, %.1f and %.1f after: the reconnect is spread over the updates",
+						id, r.Up[id], r.Down[id], r.After.Up[id], r.After.Down[id])
+				}
+				if o := r.Outside[id]; o.Count != 2 || o.After <= o.Before || o.Before <= 0 {
+					t.Errorf("%s: outside updates %+v; want 2 handshakes, and the second one's bytes added", id, o)
+				}
+			}
+			if want := pushPanelWords[r.Panels]; r.Panels != 6 || want == [2]string{} || len(r.Titles) != 4 ||
+				!strings.Contains(r.Titles[0], want[0]) || !strings.Contains(r.Titles[1], want[0]) ||
+				!strings.Contains(r.Titles[2], want[1]) || !strings.Contains(r.Titles[3], want[1]) {
+				t.Errorf("%d panels, titles %q; want each to count them (%q)", r.Panels, r.Titles, want)
 			}
 			t.Logf("screenshot: %s", page.screenshot(shots, "push-"+tc.name+".png"))
 			page.eval(`$("stop").click();`, nil)

@@ -21,7 +21,9 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
-// pushHTML is the page of the article's section 2: four clocks and the WebSocket.
+// pushHTML is the page of the article's section 2: the clocks of push.go,
+// polled twice (a new connection each time, and kept alive), and the
+// WebSocket's (clockws.go).
 //
 //go:embed push.html
 var pushHTML []byte

@@ -339,3 +339,88 @@ func TestLongPollAtShutdown(t *testing.T) {
 	nc.Close() // as a browser does after a Connection: close answer: the shutdown need not wait for it
 	<-done
 }
+
+// TestPushStatsApart: /clock/stats puts what opening and ending a
+// connection costs apart from the updates' bytes, for push.html's bytes per
+// update: a WebSocket's handshake and Close frames, a stream's request and
+// head, a dropped long poll; and an update's bytes are its frame, or its
+// request and answer.
+func TestPushStatsApart(t *testing.T) {
+	clk := fakeTime(t)
+	addr, _ := startServer(t, nil)
+	const client = "apart0123456789abcdefXYZ"
+
+	// A WebSocket clock: a handshake, two updates of a frame each, a Close each way.
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	ws := &countingConn{Conn: nc}
+	io.WriteString(ws, upgradeRequestPath(addr, clockWSPath+"?client="+client, "dGhlIHNhbXBsZSBub25jZQ=="))
+	br := bufio.NewReader(ws)
+	checkResponse(t, br, 101, "")
+	handshakeIn, handshakeOut := ws.out, ws.in-br.Buffered()
+	for i := range 2 {
+		clk.tick(t, fakeSecond(52+i), 1)
+		if f, err := readServerFrame(br); err != nil || f.opcode != 1 {
+			t.Fatalf("tick: %v", err)
+		}
+	}
+	frame := int64(2 + len("2019-03-23 17:45:52")) // a text frame's 2-byte head and the time
+	ws.Write(frames(closeFrame(1000, "")))
+	io.Copy(io.Discard, br)
+
+	// A long poll, dropped before its news: a request without an update.
+	long, lbr := rawConn(t, addr, "GET /clock/long?client="+client+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	defer long.Close()
+	clk.waiting(t, fakeSecond(55), 1)
+	get(t, addr, "/clock/drop?client="+client+"&what=long")
+	if resp, err := http.ReadResponse(lbr, nil); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("the dropped long poll: %v %v; want 204", resp, err)
+	}
+
+	var counts map[string]map[string]int64
+	waitFor(t, "the counts are final", func() bool {
+		counts = pushCounts(t, addr, client)
+		return counts["ws"] != nil && counts["ws"]["open"] == 0 && counts["long"] != nil && counts["long"]["open"] == 0
+	})
+	w := counts["ws"]
+	if w["updates"] != 2 || w["settled"] != 2 || w["updateBytesOut"] != 2*frame || w["updateBytesIn"] != 0 || w["handshakes"] != 1 {
+		t.Errorf("ws counted %v; want 2 updates of %d bytes each, nothing from the client, 1 handshake", w, frame)
+	}
+	if w["apartBytesIn"] != int64(ws.out) || w["apartBytesOut"] != int64(ws.in)-2*frame ||
+		w["apartBytesIn"] < int64(handshakeIn) || w["apartBytesOut"] < int64(handshakeOut) {
+		t.Errorf("ws counted %v apart; want the handshake (%d and %d bytes) and the Close frames: all but the updates", w, handshakeIn, handshakeOut)
+	}
+	if l := counts["long"]; l["unanswered"] != 1 || l["updates"] != 0 || l["updateBytesIn"] != 0 || l["apartBytesIn"] != l["bytesIn"] || l["apartBytesOut"] != l["bytesOut"] {
+		t.Errorf("long counted %v; want the dropped poll apart, as a request without news", l)
+	}
+}
+
+// TestPushPageOnComet: push.html says what the article says of Comet
+// (section 2): three implementations, polling, long polling and the iframe
+// stream; EventSource apart. No sentence calls four techniques Comet, in
+// English or in Chinese.
+func TestPushPageOnComet(t *testing.T) {
+	page := string(pushHTML)
+	sentences := regexp.MustCompile(`[.。!?！？]\s`).Split(strings.NewReplacer("。", "。 ", "；", "； ").Replace(page), -1)
+	seen := 0
+	for _, s := range sentences {
+		if !strings.Contains(s, "Comet") {
+			continue
+		}
+		seen++
+		lower := strings.ToLower(s)
+		if strings.Contains(lower, "four") || strings.Contains(s, "四种") || strings.Contains(s, "合称") || strings.Contains(lower, "together") ||
+			!(strings.Contains(lower, "three") || strings.Contains(s, "三种")) {
+			r := []rune(s)
+			i := len([]rune(s[:strings.Index(s, "Comet")]))
+			t.Errorf("push.html on Comet: %q; the article gives Comet three implementations", string(r[max(0, i-100):min(len(r), i+60)]))
+		}
+	}
+	if seen < 2 {
+		t.Errorf("push.html names Comet in %d sentences; want its account in English and in Chinese", seen)
+	}
+}
