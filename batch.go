@@ -2,9 +2,9 @@ package main
 
 // batch.go lets the echoes of pipelined messages leave in one write. It
 // buys system calls: a client that sends many small messages without
-// waiting for their echoes gets one write for the echoes of all the frames
-// that arrived together, where the plain code it stands in for, writeFrame
-// for each echo, makes a write each. An echo is held back only while the
+// waiting for their echoes gets one write for the echoes of the frames
+// that arrived together, as many as fit in maxBatch, where the plain code
+// it stands in for, writeFrame for each echo, makes a write each. An echo is held back only while the
 // next frame has already arrived whole and is one the server will answer
 // (a whole message, a ping, a Close, or a frame it must refuse), so that
 // the held echoes always leave with that answer, before the reader can
@@ -15,8 +15,9 @@ import (
 	"sync"
 )
 
-// maxBatch is the most bytes of echoes held back for one write; a larger
-// echo is not held at all.
+// maxBatch is the most bytes of echoes held back for one write; an echo
+// of more than half of it is not held at all (echo), so that a held one
+// always leaves room for others.
 const maxBatch = 16 << 10
 
 // batchPool holds the buffers held-back echoes wait in.

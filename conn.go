@@ -139,7 +139,7 @@ func (c *wsConn) dataFrame() error {
 		}
 	}
 	if h.length > uint64(c.maxMessage)-uint64(len(c.msg)-msgHeadroom) {
-		return c.refuse(errMessageTooBig) // before reading (or allocating for) a single byte of it
+		return c.refuse(errMessageTooBig) // before reading more of it, or sizing anything by its announced length
 	}
 	err := c.readPayload(int(h.length))
 	c.trace.frameIn(h, err)

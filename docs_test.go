@@ -5,6 +5,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"go/ast"
 	"go/build"
@@ -352,5 +353,30 @@ func TestDocCitationsExist(t *testing.T) {
 	}
 	if tests == 0 || cites == 0 {
 		t.Fatalf("found %d tests and %d declarations cited: the patterns have stopped matching", tests, cites)
+	}
+}
+
+// TestREADMEFlagTables: each README's flags table has a row for every flag
+// main.go defines, so that neither guide, the Chinese one above all, falls
+// behind the flags a reader can pass.
+func TestREADMEFlagTables(t *testing.T) {
+	var usage strings.Builder
+	if _, err := parseFlags([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("parseFlags(-h) = %v, want flag.ErrHelp", err)
+	}
+	names := regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(usage.String(), -1)
+	if len(names) < 10 {
+		t.Fatalf("found %d flags in the usage: the pattern has stopped matching", len(names))
+	}
+	for _, file := range []string{"README.md", "README.zh-CN.md"} {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range names {
+			if !strings.Contains(string(text), "| `-"+m[1]+"` |") {
+				t.Errorf("%s has no row for -%s in its flags table", file, m[1])
+			}
+		}
 	}
 }

@@ -7,9 +7,11 @@ package main
 // may follow a Close (RFC 6455 §5.5.1), so every frame goes through
 // writeLocked, under the one lock: writeFrame takes it for the frame, and
 // the shutdown's goAway holds it already. A frame is one write, header and
-// payload together, with two exceptions: one over maxWriteChunk goes in
-// pieces, each under a fresh write deadline, and echoes held back
-// (batch.go) go out in the same write as the frame after them.
+// payload together, but for three cases: a streamed echo (stream.go) is
+// written piece by piece as it arrives; with a write timeout, a frame over
+// maxWriteChunk goes in pieces, so that each piece's progress renews the
+// deadline (arm); and echoes held back (batch.go) go out in the same write
+// as the frame after them when both fit the batch buffer, else in two.
 
 import (
 	"encoding/binary"
@@ -109,8 +111,9 @@ func (c *wsConn) messageBegins() {
 	c.out.mu.Unlock()
 }
 
-// maxWriteChunk is the most written under one write deadline: a larger
-// frame goes out in pieces, each with a fresh deadline, so that a slow
+// maxWriteChunk is the most written under one write deadline: with a
+// write timeout, a larger frame goes out in pieces, before each of which
+// the deadline is renewed once it is a quarter stale (arm), so that a slow
 // reader is told apart from one that does not read at all.
 const maxWriteChunk = 1 << 20
 

@@ -70,7 +70,7 @@ func parseFlags() options {
 	flag.StringVar(&o.attack, "attack", "", "-mode attack: the attack to run with -conns attackers for -duration, "+
 		"while a probe echoes 16 B, 20 KB and 1 MB text messages: "+strings.Join(attackNames(), ", ")+" (attack.go)")
 	flag.IntVar(&o.pid, "pid", 0, "the server's PID, to read its CPU time and memory from /proc")
-	flag.StringVar(&o.sources, "sources", "auto", "local source addresses, comma-separated, or auto: 127.0.0.x as the port range needs")
+	flag.StringVar(&o.sources, "sources", "auto", "local source addresses, comma-separated, or auto: 127.0.R.x (R random each run) as the port range needs")
 	flag.StringVar(&o.offer, "offer", deflateOffer, "with -deflate: the Sec-WebSocket-Extensions offered")
 	flag.IntVar(&o.idleEcho, "idle-echo", 1024, "-mode idle: the `bytes` of the one echo each connection makes")
 	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate as Chromium does, send -size bytes of JSON-like text compressed, inflate and check the echoes")
