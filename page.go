@@ -29,8 +29,8 @@ var indexHTML []byte
 var pushHTML []byte
 
 // plainCheck refuses a plain HTTP request this server cannot answer:
-// methods other than GET and HEAD (405), a missing or repeated Host, or a
-// body, which nothing here reads (400).
+// methods other than GET and HEAD (405), a repeated Host, a missing one
+// from HTTP/1.1 on, or a body, which nothing here reads (400).
 // The connection closes after every answer (Connection: close) but a
 // kept-alive poll's (push.go:keepsAlive), whose connection waits for the
 // next poll (answerPlain).

@@ -10,8 +10,9 @@ package main
 //	GET /clock/iframe  2.3 iframe:       an HTML page that never ends, one <script> a second
 //	GET /clock/events  2.4 EventSource:  text/event-stream, one event a second
 //
-// Each push reads its connection while it waits, so that it ends (freeing
-// its goroutine) as soon as its client leaves, not at its next answer.
+// The long poll and the two streams read their connection while they wait,
+// so that each ends (freeing its goroutine) as soon as its client leaves,
+// not at its next answer; a poll is answered at once and waits for nothing.
 
 import (
 	"errors"
