@@ -146,13 +146,7 @@ func (s *server) answerPlain(nc net.Conn, kr *connReader, br *bufio.Reader, req 
 			break
 		}
 		if br.Buffered() == 0 && len(kr.wait.pend) == 0 && kr.wait.raw != nil {
-			putReader(br)
-			// The wait reads into a message buffer at an offset set by a
-			// guess of the next frame's header (direct.go:expect), and
-			// looks at what it read as such a header. A request is no
-			// frame: the guess, an empty frame's, only sets the offset, and
-			// the bytes are handed on to the next bufio.Reader as they came.
-			kr.wait.expect(&frameHeader{})
+			putReader(br) // the wait's read is handed on as it came (direct.go: a request is never taken for a frame read whole)
 			s.wg.Add(1)
 			go s.awaitPoll(nc, kr, tr, remote)
 			return true

@@ -135,37 +135,35 @@ func (tc *techCounter) connected() {
 
 // received counts n bytes from the client.
 func (tc *techCounter) received(n int) {
-	if tc == nil {
-		return
+	if tc != nil {
+		tc.count(int64(n), &tc.t.bytesIn, &tc.t.apartIn, &tc.in, nil)
 	}
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	tc.t.mu.Lock()
-	defer tc.t.mu.Unlock()
-	tc.t.bytesIn += int64(n)
-	if tc.ended {
-		tc.t.apartIn += int64(n)
-		return
-	}
-	tc.in += int64(n)
 }
 
-// sent counts n bytes to the client.
+// sent counts n bytes to the client; a stream's last write is its update.
 func (tc *techCounter) sent(n int) {
-	if tc == nil {
-		return
+	if tc != nil {
+		tc.count(int64(n), &tc.t.bytesOut, &tc.t.apartOut, &tc.out, &tc.lastOut)
 	}
+}
+
+// count adds n to the technique's total, and to the connection's own
+// count (and last, if not nil), or to the technique's bytes apart once
+// the connection's updates have ended.
+func (tc *techCounter) count(n int64, total, apart, own, last *int64) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	tc.t.mu.Lock()
 	defer tc.t.mu.Unlock()
-	tc.t.bytesOut += int64(n)
+	*total += n
 	if tc.ended {
-		tc.t.apartOut += int64(n)
+		*apart += n
 		return
 	}
-	tc.out += int64(n)
-	tc.lastOut = int64(n)
+	*own += n
+	if last != nil {
+		*last = n
+	}
 }
 
 // updated counts an update: on a stream, sent by the last write, whose

@@ -220,9 +220,14 @@ func (a *attack) codeList() string {
 	if len(a.codes) == 0 {
 		return "none"
 	}
+	return tally(a.codes)
+}
+
+// tally lists a count of each key, "k xN", sorted, comma-separated.
+func tally[K comparable](m map[K]int) string {
 	var parts []string
-	for code, n := range a.codes {
-		parts = append(parts, fmt.Sprintf("%d x%d", code, n))
+	for k, n := range m {
+		parts = append(parts, fmt.Sprintf("%v x%d", k, n))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")

@@ -6,7 +6,6 @@ package main
 
 import (
 	"crypto/rand"
-	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -15,18 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// raiseFileLimit lifts the soft open-file limit to the hard one and says what it got.
-func raiseFileLimit() string {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return err.Error()
-	}
-	rl.Cur = rl.Max
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-	return fmt.Sprintf("soft limit %d (hard %d)", rl.Cur, rl.Max)
-}
 
 // dialer hands out local source addresses in turn, so that more
 // connections than one address's ephemeral ports can be opened.

@@ -29,6 +29,8 @@ import (
 	"log"
 	"strings"
 	"time"
+
+	"wsecho/internal/fdlimit"
 )
 
 // options are the flags.
@@ -49,7 +51,7 @@ type options struct {
 
 func main() {
 	o := parseFlags()
-	fmt.Printf("open files: %s\n", raiseFileLimit())
+	fmt.Printf("open files: %s\n", fdlimit.Raise())
 	if err := run(o); err != nil {
 		log.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -43,12 +42,7 @@ func (s *probeSize) reasons() string {
 	if len(s.why) == 0 {
 		return ""
 	}
-	var parts []string
-	for w, n := range s.why {
-		parts = append(parts, fmt.Sprintf("%s x%d", w, n))
-	}
-	sort.Strings(parts)
-	return " (" + strings.Join(parts, ", ") + ")"
+	return " (" + tally(s.why) + ")"
 }
 
 // probeResult is what the probe saw, per size.

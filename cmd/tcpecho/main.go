@@ -12,33 +12,19 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"syscall"
 
+	"wsecho/internal/fdlimit"
 	"wsecho/internal/tcpecho"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9998", "listen on `host:port`")
 	flag.Parse()
-	fmt.Printf("open files: %s\n", raiseFileLimit())
+	fmt.Printf("open files: %s\n", fdlimit.Raise())
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("plain TCP echo on %s", ln.Addr())
 	log.Fatal(tcpecho.Serve(ln))
-}
-
-// raiseFileLimit lifts the soft open-file limit to the hard one, so that
-// the echo can hold as many connections as the server it stands beside,
-// and says what it got.
-func raiseFileLimit() string {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return err.Error()
-	}
-	rl.Cur = rl.Max
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-	return fmt.Sprintf("soft limit %d (hard %d)", rl.Cur, rl.Max)
 }
