@@ -34,11 +34,13 @@ import (
 
 // errBudget refuses a message that would take the server past its memory
 // budget (-max-buffered), or its connection past its fair share of the
-// last of it. 1013 asks the client to try again later: other messages go
+// last of it, and closes a connection evicted for another (evictFor). 1013 asks the client to try again later: other messages go
 // on, and this one may fit once they are done.
 var errBudget = &closeError{closeTryAgainLater, "server busy: too many bytes held in messages; try again later"}
 
-// budget counts the bytes of message buffers lent out, against a limit.
+// budget counts the bytes of message buffers lent out past the smallest
+// class, against a limit, and apart from them the clients' compression
+// windows, against a quarter of it (takeWindow).
 type budget struct {
 	limit   int64        // -max-buffered; 0: no limit
 	used    atomic.Int64 // bytes of message buffers held now

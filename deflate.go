@@ -263,8 +263,9 @@ func lendCompressor() bool {
 
 // deflateEcho compresses message p into an echo frame of type op with
 // RSV1 set, in a buffer that becomes c.msg (the plain one is given back).
-// ok false: the compressed form is not shorter, or the budget cannot pay
-// for its buffer, and the plain frame goes instead.
+// ok false: the compressed form is not shorter, all maxCompressors
+// compressors are out, or the budget cannot pay for its buffer; the plain
+// frame goes instead.
 func (c *wsConn) deflateEcho(op opcode, p []byte) (frame []byte, ok bool) {
 	d := c.deflate
 	if d.zmsg != nil { // the bytes as they came (newDeflater says when that is allowed)

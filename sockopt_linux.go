@@ -1,10 +1,10 @@
 package main
 
 // sockopt_linux.go sets, through golang.org/x/sys/unix, the two socket
-// options that Go's net package has no call for, TCP_DEFER_ACCEPT and
-// TCP_USER_TIMEOUT, and the keepalive through net's own KeepAliveConfig.
-// Go already sets SO_REUSEADDR on every listener and TCP_NODELAY on every
-// TCP connection, so this file does not set them again.
+// options that Go's net package has no call for: TCP_DEFER_ACCEPT on the
+// listener and TCP_USER_TIMEOUT on each connection. Go already sets
+// SO_REUSEADDR on every listener, TCP_NODELAY on every TCP connection, and
+// the keepalive of sockopt.go, so this file does not set them again.
 
 import (
 	"fmt"
@@ -15,23 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// socket option values, in one place so that -trace and the tests can name them.
-const (
-	keepIdle     = 60 * time.Second // TCP_KEEPIDLE: quiet time before the first probe
-	keepInterval = 10 * time.Second // TCP_KEEPINTVL: time between probes
-	keepCount    = 6                // TCP_KEEPCNT: unanswered probes before the peer is declared dead
-	userTimeout  = 60 * time.Second // TCP_USER_TIMEOUT: how long sent data may stay unacknowledged
-)
-
-// keepAlive is the keepalive of every accepted connection: a client whose
-// machine vanished (no FIN, no RST) while the connection was quiet is found
-// out by unanswered probes, and its connection freed. listen turns off the
-// keepalive that net would set on its own, so it is set once, here. While
-// TCP_USER_TIMEOUT is set the kernel ignores keepCount (tcp(7)): it closes
-// the connection at the first probe time after a probe went unanswered and
-// nothing was heard for userTimeout. The count is in force only where
-// setting TCP_USER_TIMEOUT failed.
-var keepAlive = net.KeepAliveConfig{Enable: true, Idle: keepIdle, Interval: keepInterval, Count: keepCount}
+// userTimeout is TCP_USER_TIMEOUT: how long sent data may stay unacknowledged.
+const userTimeout = 60 * time.Second
 
 // listenControl returns the function that sets the listening socket's
 // options before bind(2).
@@ -76,15 +61,12 @@ func setInt(rc syscall.RawConn, level, opt, value int) error {
 	return serr
 }
 
-// tuneConn sets the options of one accepted connection: the keepalive,
-// through net, and TCP_USER_TIMEOUT, which net has no call for.
+// tuneConn sets the option of one accepted connection that net has no
+// call for: TCP_USER_TIMEOUT.
 func tuneConn(nc net.Conn) error {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nil
-	}
-	if err := tc.SetKeepAliveConfig(keepAlive); err != nil {
-		return err
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
@@ -100,7 +82,7 @@ func sockoptSummary(handshakeTimeout time.Duration) string {
     listener, x/sys:   TCP_DEFER_ACCEPT=%ds (accept only once the request's first bytes arrived,
                        or at least that long passed)
     connection, x/sys: TCP_USER_TIMEOUT=%dms (close once sent data went unacknowledged that long)
-    connection, net.KeepAliveConfig: SO_KEEPALIVE=1 TCP_KEEPIDLE=%ds TCP_KEEPINTVL=%ds TCP_KEEPCNT=%d
+    connection, net's KeepAliveConfig: SO_KEEPALIVE=1 TCP_KEEPIDLE=%ds TCP_KEEPINTVL=%ds TCP_KEEPCNT=%d
                        (find quiet peers that vanished; TCP_USER_TIMEOUT, not the count, says when to give up)
 `, deferSeconds(handshakeTimeout), int(userTimeout/time.Millisecond),
 		int(keepIdle/time.Second), int(keepInterval/time.Second), keepCount)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,10 +114,8 @@ func TestSockDeferAccept(t *testing.T) {
 // whose data has waited too long, and a blocked write fails with ETIMEDOUT
 // instead of waiting on. The peer here stops reading: its receive window
 // shuts and the server's data cannot be sent, which tcp(7) counts against
-// the user timeout as it does data sent and never acknowledged. A peer that
-// vanished would show the other half, but loopback always answers: making
-// it stop would take netfilter, or a qdisc on lo that every other test on
-// the machine shares. The timeout here is short, not userTimeout, so that
+// the user timeout as it does data sent and never acknowledged; a peer that
+// vanished is TestSockUserTimeoutVanishedPeer's. The timeout here is short, not userTimeout, so that
 // the test takes seconds; without the option the write would block
 // until its deadline, since the peer goes on answering the window probes.
 func TestSockUserTimeout(t *testing.T) {
@@ -147,6 +148,79 @@ func TestSockUserTimeout(t *testing.T) {
 	if !errors.Is(err, syscall.ETIMEDOUT) {
 		t.Fatalf("write to a peer that stopped reading: %v after %v; want ETIMEDOUT, the kernel's close", err, time.Since(start))
 	}
+}
+
+// TestSockUserTimeoutVanishedPeer: a client that vanishes (its machine
+// gone: no FIN, no RST, nothing) is noticed within TCP_USER_TIMEOUT, both
+// while the server sends to it and while the connection is quiet. The
+// vanishing is a netfilter rule (nft) that drops every packet the client's
+// port sends, so loopback stops answering for this one connection only.
+// "sending": the server's data is never acknowledged; without the option
+// the kernel would retransmit for many minutes (tcp_retries2), and the
+// read below would wait for its deadline. "quiet": keepalive probes go
+// unanswered; the count is set high to show that the kernel ignores it
+// while TCP_USER_TIMEOUT is set (keepAlive's comment), so the connection
+// ends after the user timeout, not after a hundred probes.
+func TestSockUserTimeoutVanishedPeer(t *testing.T) {
+	needTool(t, "nft", "list", "tables")
+	const timeout = 2 * time.Second
+	const bound = 12 * time.Second // the timeout plus the probe or retransmission that notices it
+	for _, quiet := range []bool{false, true} {
+		name := map[bool]string{false: "sending", true: "quiet"}[quiet]
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			client, server := acceptOne(t, ln)
+			defer client.Close()
+			defer server.Close()
+			tc := server.(*net.TCPConn)
+			if quiet {
+				if err := tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 100}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rc, err := tc.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := setUserTimeout(rc, timeout); err != nil {
+				t.Fatal(err)
+			}
+			vanish(t, client.LocalAddr().(*net.TCPAddr).Port)
+			start := time.Now()
+			server.SetReadDeadline(start.Add(bound))
+			if !quiet {
+				if _, err := server.Write([]byte("hello")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = server.Read(make([]byte, 1))
+			took := time.Since(start)
+			if !errors.Is(err, syscall.ETIMEDOUT) {
+				t.Fatalf("read from a vanished peer: %v after %v; want ETIMEDOUT, the kernel's close", err, took)
+			}
+			if took < timeout {
+				t.Fatalf("closed after %v, before the user timeout of %v", took, timeout)
+			}
+		})
+	}
+}
+
+// vanish makes the client on port disappear: an nft table of the test's
+// own drops every packet from that port, until the test ends.
+func vanish(t *testing.T, port int) {
+	t.Helper()
+	table := fmt.Sprintf("wsecho_vanish_%d", port)
+	rules := fmt.Sprintf("table inet %s {\n chain in {\n  type filter hook input priority 0\n  tcp sport %d drop\n }\n}\n", table, port)
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft %s: %v: %s", rules, err, out)
+	}
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", table).Run() })
 }
 
 // acceptOne dials ln and returns both ends of the connection; the client

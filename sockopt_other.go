@@ -3,10 +3,11 @@
 package main
 
 // sockopt_other.go: the socket options of sockopt_linux.go are Linux's;
-// elsewhere the server runs with only what Go's net sets, and without TCP
-// keepalive, which listen turns off for tuneConn to set.
+// elsewhere the server runs with only what Go's net sets, the keepalive of
+// sockopt.go included.
 
 import (
+	"fmt"
 	"net"
 	"syscall"
 	"time"
@@ -22,7 +23,8 @@ func tuneConn(nc net.Conn) error { return nil }
 
 // sockoptSummary says that only Go's own options are in use.
 func sockoptSummary(time.Duration) string {
-	return "socket options: only what Go's net sets, no TCP keepalive (the tuned ones are Linux's)\n"
+	return fmt.Sprintf("socket options: only what Go's net sets, with SO_KEEPALIVE=1 idle=%v interval=%v count=%d (sockopt.go); TCP_DEFER_ACCEPT and TCP_USER_TIMEOUT are Linux's\n",
+		keepIdle, keepInterval, keepCount)
 }
 
 // openFileLimit is a conservative guess where the limit is not read.

@@ -231,6 +231,9 @@ func (t *tracer) payload(pos int, chunk []byte) {
 // badHeader prints a frame header the rules refused (a *closeError); the
 // end of the stream between frames, or a read that failed, is not a frame.
 func (t *tracer) badHeader(h *frameHeader, err error) {
+	if t == nil {
+		return
+	}
 	if _, ok := errors.AsType[*closeError](err); ok {
 		t.frameIn(h, err)
 	}
