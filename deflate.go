@@ -212,8 +212,9 @@ func (d *deflater) remember(p []byte) {
 	d.hist = append(d.hist, p...)
 }
 
-// deflateMin is the shortest message whose echo is compressed. Shorter
-// ones rarely shrink (compress/flate stores up to 16 bytes as they are,
+// deflateMin is the shortest message whose echo the server compresses
+// itself; a compressed message echoed as the bytes it came in (verbatim,
+// newDeflater) goes compressed at any length. Shorter ones rarely shrink (compress/flate stores up to 16 bytes as they are,
 // and a block's Huffman tables cost about what a few dozen bytes save),
 // so compressing them would be work thrown away.
 const deflateMin = 32

@@ -9,8 +9,9 @@ package main
 // the shutdown's goAway holds it already. A frame is one write, header and
 // payload together, but for three cases: a streamed echo (stream.go) is
 // written piece by piece as it arrives; with a write timeout, a frame over
-// maxWriteChunk goes in pieces, so that each piece's progress renews the
-// deadline (arm); and echoes held back (batch.go) go out in the same write
+// maxWriteChunk goes in pieces, before each of which the deadline is
+// renewed once it is a quarter stale (arm), so that a slow reader is not
+// cut off mid-frame; and echoes held back (batch.go) go out in the same write
 // as the frame after them when both fit the batch buffer, else in two.
 
 import (
