@@ -14,8 +14,10 @@ package main
 //     read buffer) is not charged: it is bounded by -max-conns instead, and
 //     charging it would put shared atomic operations on every small
 //     echo. What grows past it is charged.
-//   - Between messages a connection holds nothing charged, unless its next
-//     frame has already arrived whole (idle.go:partFrame).
+//   - Between messages a connection holds no message buffer charged,
+//     unless its next frame has already arrived whole (idle.go:partFrame);
+//     only a client's compression window, paid apart (takeWindow), stays
+//     charged for the connection's life.
 //   - When the budget runs low, the largest holders pay first: the last
 //     quarter of it is kept for connections within their fair share (the
 //     budget divided among the connections holding part of it), and when

@@ -6,8 +6,10 @@ package main
 // stands in for is nothing at all: the loop in conn.go would simply block
 // in the next read, inside a bufio.Reader's 4 KiB buffer that the
 // connection keeps for its whole life. On Linux (idle_linux.go) the wait
-// asks the runtime's poller for readiness and reads only then; elsewhere
-// the connection waits in its buffer, as the plain code does.
+// tries a non-blocking read into a pooled buffer and, if nothing is there
+// (EAGAIN), gives the buffer back and waits on the runtime's poller,
+// holding none; elsewhere the connection waits in a bufio.Reader's
+// buffer, as the plain code does.
 
 import (
 	"errors"

@@ -3,7 +3,8 @@ package main
 // pushstats.go counts, for push.html, what each push technique really
 // costs one page: the bytes the server received from it and sent to it,
 // headers and frames included, counted as they cross the socket, and the
-// updates it sent. The page names itself with ?client=ID on every request;
+// updates it sent. The page names itself with ?client=ID on every clock
+// request (its kept-alive poll as ID followed by "k", counted apart);
 // GET /clock/stats?client=ID returns its counts (techTotals: the bytes
 // of the updates apart from those of opening and closing), and GET
 // /clock/drop?client=ID&what=TECHNIQUE breaks that technique's

@@ -45,7 +45,8 @@ func (s *probeSize) reasons() string {
 	return " (" + tally(s.why) + ")"
 }
 
-// probeResult is what the probe saw, per size.
+// probeResult is what the probe saw: per size (sizes), and the server's
+// Close codes over all sizes (closes).
 type probeResult struct {
 	sizes  [len(probeSizes)]probeSize
 	closes map[int]int
