@@ -247,13 +247,23 @@ func (t *tracer) frameIn(h *frameHeader, err error) {
 	}
 }
 
+// captured is how many of h's payload bytes the tracer holds: t.seen, or
+// the frame's length if that is less. The length is compared as it came: a
+// refused header may announce one that no int holds.
+func (t *tracer) captured(h *frameHeader) int {
+	if h.length < uint64(t.seen) {
+		return int(h.length)
+	}
+	return t.seen
+}
+
 // printFrameIn is frameIn's work.
 func (t *tracer) printFrameIn(h *frameHeader, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	defer func() { t.seen = 0 }()
 	if t.insp != nil {
-		t.insp.frameIn(h, t.unmasked[:min(t.seen, int(h.length))])
+		t.insp.frameIn(h, t.unmasked[:t.captured(h)])
 	}
 	if t.out == nil {
 		return
@@ -270,7 +280,7 @@ func (t *tracer) printFrameIn(h *frameHeader, err error) {
 	}
 	fmt.Fprintf(&t.b, "\n")
 	if h.mask {
-		n := min(t.seen, int(h.length), tracePreview)
+		n := min(t.captured(h), tracePreview)
 		unmasked := t.unmasked[:n]
 		var masked [tracePreview]byte
 		copy(masked[:], unmasked)

@@ -86,6 +86,19 @@ func TestTraceLengthsAndClose(t *testing.T) {
 	)
 }
 
+// TestTraceHugeLength: a 64-bit length with its most significant bit set,
+// which RFC 6455 §5.2 forbids, is refused with 1002 and traced as such; the
+// tracer once took that length for an int, and a negative one panicked
+// (FuzzLab found it).
+func TestTraceHugeLength(t *testing.T) {
+	trace := traceOf(t, frames(testFrame{fin: true, opcode: 1, lenForm: 64, declare: 0xc030303030303030, payload: []byte("x")}))
+	wantLines(t, trace,
+		"|1|0|0|0|0 0 0 1|1|1 1 1 1 1 1 1|",
+		"rejected: 1002 Protocol error",
+		"failing the connection (RFC 6455 §7.1.7): Close 1002",
+	)
+}
+
 // TestTraceHandshake: article 3.3's request, the accept computation spelled
 // out (the SHA-1 computed independently of the server), and the 101.
 func TestTraceHandshake(t *testing.T) {
