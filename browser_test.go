@@ -551,6 +551,16 @@ func TestPagesInChinese(t *testing.T) {
 	if !strings.HasPrefix(push.Title, "服务器推送") || push.Poll != "2.1 轮询" || !strings.Contains(push.Cost, "每分钟") {
 		t.Fatalf("push.html in Chinese: %+v", push)
 	}
+
+	page.call("Page.navigate", map[string]any{"url": "http://" + addr + "/lab.html?frames=8185"})
+	var lab struct{ Title, Run, Preset, Verdict string }
+	page.eval(`
+		await until("the run", () => document.readyState === "complete" && $("verdict").dataset.kind);
+		return {title: document.querySelector("h1").textContent, run: $("run").textContent,
+			preset: $("preset").options[0].textContent, verdict: $("verdict").textContent};`, &lab)
+	if lab.Title != "帧实验室" || lab.Run != "运行" || !strings.Contains(lab.Preset, "带掩码的文本") || !strings.HasPrefix(lab.Verdict, "服务器还在等") {
+		t.Fatalf("lab.html in Chinese: %+v", lab)
+	}
 	page.mu.Lock()
 	defer page.mu.Unlock()
 	if len(page.errors) > 0 {

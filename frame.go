@@ -181,7 +181,8 @@ var extendedLen = [128]int{126: 2, 127: 8}
 // checking nothing: it is for bytes already read or written (a frame
 // buffered whole, the server's own frame). headerLen is the header's
 // length, with the masking key if MASK is set; ok false: b is too short to
-// hold the whole header.
+// hold the whole header, and headerLen is the length it will have (0 while
+// b holds less than the first two bytes, which say it).
 func decodeFrameHeader(b []byte, h *frameHeader) (headerLen int, ok bool) {
 	if len(b) < 2 {
 		return 0, false
@@ -193,7 +194,7 @@ func decodeFrameHeader(b []byte, h *frameHeader) (headerLen int, ok bool) {
 		headerLen += 4
 	}
 	if len(b) < headerLen {
-		return 0, false
+		return headerLen, false
 	}
 	switch h.payloadLen {
 	case 126:

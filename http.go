@@ -36,6 +36,8 @@ type request struct {
 	protocol    string // Sec-WebSocket-Protocol: offered subprotocols (we choose none)
 	extensions  string // Sec-WebSocket-Extensions: offered extensions (-deflate may accept one, extensions.go)
 	hasBody     bool   // Content-Length other than 0, or Transfer-Encoding: a body follows the head
+	bodyLength  int64  // Content-Length's value; -1: none came; -2: not a number, two that differ, or Transfer-Encoding (only POST /lab reads a body, lab.go)
+	expect      string // Expect: "100-continue" asks for an interim answer before the body (RFC 9110 §10.1.1)
 	head        []byte // the request head exactly as received, for -trace and the inspector
 }
 
@@ -100,7 +102,7 @@ var errTooMany = &httpError{status: 503, msg: "too many connections: try again l
 // error is an *httpError to answer, or the I/O error that cut the request
 // short (nothing can be answered then); req holds what was read either way.
 func readRequest(br *bufio.Reader, maxBytes int) (*request, error) {
-	req := &request{}
+	req := &request{bodyLength: -1}
 	first := true
 	for {
 		line, err := readLine(br, maxBytes-len(req.head))
@@ -229,8 +231,16 @@ func (req *request) parseField(line []byte) error {
 		req.extensions = joinList(req.extensions, value)
 	case strings.EqualFold(name, "Content-Length"):
 		req.hasBody = req.hasBody || value != "0"
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < 0 || req.bodyLength != -1 && req.bodyLength != n {
+			n = -2 // not a length, or two that differ (RFC 9112 §6.3): no body can be read by it
+		}
+		req.bodyLength = n
 	case strings.EqualFold(name, "Transfer-Encoding"):
 		req.hasBody = true
+		req.bodyLength = -2
+	case strings.EqualFold(name, "Expect"):
+		req.expect = joinList(req.expect, value)
 	}
 	return nil
 }
@@ -300,7 +310,7 @@ func fixedResponse(req *request, contentType, headers string, body []byte) []byt
 	b.WriteString(headers)
 	b.WriteString("\r\n")
 	resp := []byte(b.String())
-	if req.method == "GET" {
+	if req.method != "HEAD" {
 		resp = append(resp, body...)
 	}
 	return resp

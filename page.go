@@ -28,40 +28,57 @@ var indexHTML []byte
 //go:embed push.html
 var pushHTML []byte
 
+// labHTML is the frame lab's page (lab.go): a frame built bit by bit, what
+// this server's code does with it, and what the article's app2.js reads.
+//
+//go:embed lab.html
+var labHTML []byte
+
 // plainCheck refuses a plain HTTP request this server cannot answer:
-// methods other than GET and HEAD (405), a repeated Host, a missing one
-// from HTTP/1.1 on, or a body, which nothing here reads (400).
+// methods other than GET and HEAD (405; POST on /lab is the lab's, lab.go),
+// a repeated Host, a missing one from HTTP/1.1 on, or a body, which
+// nothing here reads but the lab's POST (400).
 // The connection closes after every answer (Connection: close) but a
 // kept-alive poll's (push.go:keepsAlive), whose connection waits for the
 // next poll (answerPlain).
-func plainCheck(req *request) *httpError {
+func plainCheck(req *request, lab bool) *httpError {
 	switch {
+	case lab && req.method == "POST":
 	case req.method != "GET" && req.method != "HEAD":
-		return &httpError{status: 405, msg: preview(req.method) + " is not served here: only GET and HEAD", header: "Allow: GET, HEAD"}
+		allow := "GET, HEAD"
+		if lab {
+			allow += ", POST"
+		}
+		return &httpError{status: 405, msg: preview(req.method) + " is not served here: only " + allow, header: "Allow: " + allow}
+	}
+	switch {
 	case req.hosts > 1 || req.hosts == 0 && req.minor >= 1:
 		return badRequest("need exactly one Host header") // RFC 9112 §3.2; HTTP/1.0 may send none
-	case req.hasBody:
+	case req.hasBody && !lab:
 		return badRequest("a GET here has no body")
 	}
 	return nil
 }
 
 // pageResponse answers GET or HEAD for one of the pages, or 404.
-func pageResponse(req *request, path string) ([]byte, error) {
+func pageResponse(req *request, path string, lab bool) ([]byte, error) {
 	page := indexHTML
-	switch path {
-	case "/", "/index.html":
-	case "/push.html":
+	switch {
+	case path == "/" || path == "/index.html":
+	case path == "/push.html":
 		page = pushHTML
+	case path == "/lab.html" && lab:
+		page = labHTML
 	default:
-		return nil, &httpError{status: 404, msg: "not found: this server has /, /push.html, /clock..., and WebSocket upgrades"}
+		return nil, &httpError{status: 404, msg: "not found: this server has /, /push.html, /lab.html and /lab (the frame lab, unless -lab=false), /clock..., and WebSocket upgrades"}
 	}
 	return fixedResponse(req, "text/html; charset=utf-8", "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n", page), nil
 }
 
 // servePlain answers a request that is not a WebSocket handshake: the
-// pages, and the clocks. It returns how the response ended, for the log.
-func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, err error) {
+// pages, the clocks, and the lab, which reads a POST's body from br. It
+// returns how the response ended, for the log.
+func (s *server) servePlain(nc net.Conn, br *bufio.Reader, req *request, tr *tracer) (status int, err error) {
 	nc.SetDeadline(time.Time{})
 	p := &pushConn{s: s, nc: nc, tr: tr, chunked: req.minor >= 1, counter: s.pushStats.counter(req)}
 	p.counter.request(len(req.head)) // pushstats.go: push.html counts what each clock costs
@@ -69,9 +86,12 @@ func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, 
 	defer p.counter.release(nc)
 	var resp []byte
 	path := requestPath(req.target)
-	switch he := plainCheck(req); {
+	isLab := path == "/lab" && s.cfg.lab
+	switch he := plainCheck(req, isLab); {
 	case he != nil:
 		err = he
+	case isLab:
+		resp, err = s.serveLab(nc, br, req) // lab.go
 	case path == "/clock/stats" || path == "/clock/drop":
 		resp, err = s.serveStats(req, path)
 	case path == "/inspect" && s.cfg.inspect: // inspect.go
@@ -99,7 +119,7 @@ func (s *server) servePlain(nc net.Conn, req *request, tr *tracer) (status int, 
 		tr.handshake(req, streamHead(req, "text/event-stream; charset=utf-8"))
 		return 200, p.clockEvents(req)
 	default:
-		resp, err = pageResponse(req, path)
+		resp, err = pageResponse(req, path, s.cfg.lab)
 	}
 	status = 200
 	if he, ok := errors.AsType[*httpError](err); ok {
@@ -132,7 +152,7 @@ func (s *server) servePlainConn(nc net.Conn, kr *connReader, br *bufio.Reader, r
 func (s *server) answerPlain(nc net.Conn, kr *connReader, br *bufio.Reader, req *request, tr *tracer, remote string) (handedOn bool) {
 	for {
 		start := time.Now()
-		status, err := s.servePlain(nc, req, tr)
+		status, err := s.servePlain(nc, br, req, tr)
 		s.log.Info("http", "remote", remote, "method", preview(req.method), "path", preview(req.target), "status", status,
 			"end", errText(err), "duration", time.Since(start).Round(time.Millisecond))
 		if status != 200 || err != nil || !req.keepsAlive() {
