@@ -38,6 +38,8 @@ type request struct {
 	hasBody     bool   // Content-Length other than 0, or Transfer-Encoding: a body follows the head
 	bodyLength  int64  // Content-Length's value; -1: none came; -2: not a number, two that differ, or Transfer-Encoding (only POST /lab reads a body, lab.go)
 	expect      string // Expect: "100-continue" asks for an interim answer before the body (RFC 9110 §10.1.1)
+	forwardFor  string // X-Forwarded-For: the addresses a request came through, the client's first (read only from a -trust-proxy address, proxy.go)
+	forwarded   string // Forwarded: the same, standard (RFC 7239), "for=" in each element
 	head        []byte // the request head exactly as received, for -trace and the inspector
 }
 
@@ -241,6 +243,10 @@ func (req *request) parseField(line []byte) error {
 		req.bodyLength = -2
 	case strings.EqualFold(name, "Expect"):
 		req.expect = joinList(req.expect, value)
+	case strings.EqualFold(name, "X-Forwarded-For"):
+		req.forwardFor = joinList(req.forwardFor, value)
+	case strings.EqualFold(name, "Forwarded"):
+		req.forwarded = joinList(req.forwarded, value)
 	}
 	return nil
 }

@@ -343,13 +343,13 @@ func (s *server) inspectable(req *request) *inspection {
 // inspectTracer is the tracer of an upgrade request that asks to be
 // inspected (inspectable): tr, or a tracer that only informs the
 // inspection if -trace is off. Otherwise tr as it is.
-func (s *server) inspectTracer(req *request, tr *tracer) *tracer {
+func (s *server) inspectTracer(req *request, tr *tracer, remote string) *tracer {
 	x := s.inspectable(req)
 	if x == nil {
 		return tr
 	}
 	if tr == nil {
-		tr = &tracer{}
+		tr = &tracer{remote: remote}
 	}
 	tr.insp = x
 	return tr

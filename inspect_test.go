@@ -407,7 +407,7 @@ func TestInspectHandshakeWorstCase(t *testing.T) {
 		srv := newServer(config{inspect: true}, nil)
 		x := srv.inspector.attach(testToken)
 		head := "GET /?inspect=" + testToken + " HTTP/1.1\r\nX: " + strings.Repeat(fill, 64<<10) + "\r\n\r\n"
-		x.handshakeEvent(&request{head: []byte(head), key: strings.Repeat(fill, 8<<10)}, []byte(strings.Repeat(fill, 8<<10)))
+		x.handshakeEvent(&request{head: []byte(head), key: strings.Repeat(fill, 8<<10)}, []byte(strings.Repeat(fill, 8<<10)), strings.Repeat(fill, 1<<10))
 		queued, _, events, dropped := queueState(x)
 		if events != 1 || queued > handshakeEventMax || handshakeEventMax > inspectEarlyBytes-inspectCloseRoom {
 			t.Fatalf("fill %q: a handshake event of %d bytes (%d events, %d dropped); want one of at most %d, under %d",

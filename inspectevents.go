@@ -114,7 +114,8 @@ const eventEnd = "}\n\n"
 
 // handshakeEventMax bounds the handshake event: what it shows of the
 // fields the client chose, and its fixed text, the GUID, SHA-1 in hex,
-// the accept value and the head's length, which take less than 512 bytes.
+// the accept value, the head's length and the client's address (64 bytes
+// at most), which take less than 512 bytes.
 // It fits in the early queue with inspectCloseRoom to spare
 // (TestInspectHandshakeWorstCase).
 const handshakeEventMax = 512 + inspectRequestShown + inspectKeyShown + inspectResponseShown
@@ -125,7 +126,7 @@ var handshakeBuffers = sync.Pool{New: func() any { return new([handshakeEventMax
 
 // handshakeEvent reports the request head as received and the response
 // as sent, each cut short if it is longer than the event may show.
-func (x *inspection) handshakeEvent(req *request, response []byte) {
+func (x *inspection) handshakeEvent(req *request, response []byte, remote string) {
 	sum := sha1.Sum([]byte(req.key + websocketGUID))
 	buf := handshakeBuffers.Get().(*[handshakeEventMax]byte)
 	defer handshakeBuffers.Put(buf)
@@ -140,6 +141,7 @@ func (x *inspection) handshakeEvent(req *request, response []byte) {
 	e, c = appendJSONString(appendField(e, "response"), response, inspectResponseShown)
 	e = appendBool(e, "truncated", cut || c)                                         // a field above is cut short
 	e = strconv.AppendInt(appendField(e, "requestLength"), int64(len(req.head)), 10) // the whole head's, in bytes
+	e, _ = appendJSONString(appendField(e, "remote"), remote, 64)                    // the client's address as the server sees it (proxy.go)
 	e = append(e, eventEnd...)
 	x.push(e, inspectCloseRoom)
 }

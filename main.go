@@ -55,6 +55,7 @@ type config struct {
 	deflate          bool
 	inspect          bool
 	lab              bool
+	trustProxy       proxyList // -trust-proxy: addresses whose X-Forwarded-For and Forwarded are believed (proxy.go)
 }
 
 // parseFlags reads the command line into a config.
@@ -93,6 +94,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most connections at once, every accepted one counted; past it a connection is answered 503 with Retry-After and closed at once (0: the open-file limit less 64)")
 	fs.StringVar(&cfg.origins, "origin", "", "comma-separated `origins` allowed to connect, e.g. \"http://localhost:8000,null\"; others get 403 (empty: any)")
 	fs.BoolVar(&cfg.inspect, "inspect", cfg.inspect, "let a page see its own connection's bytes: GET /inspect?token=T streams what the WebSocket opened with ?inspect=T sent and received (false: /inspect is 404)")
+	fs.Var(&cfg.trustProxy, "trust-proxy", "comma-separated `addresses` or networks of reverse proxies, e.g. 127.0.0.1/32: from them the client's address is taken from X-Forwarded-For or Forwarded, for the log and -max-conns-per-ip (empty: trust none, ignore those headers)")
 	fs.BoolVar(&cfg.lab, "lab", cfg.lab, "the frame lab: GET /lab?frames=HEX or POST /lab runs a client's bytes through the connection's own code and answers what it did, in JSON; lab.html is its page (false: both are 404)")
 	fs.BoolVar(&cfg.deflate, "deflate", false, "accept permessage-deflate (RFC 7692) when a client offers it: compressed messages, beyond the article (off: every offer is declined)")
 	fs.Var(traceFlag{&cfg.trace, &cfg.traceOnly}, "trace", "print every handshake and frame to stderr, laid out as in the article; -trace=ws: only WebSocket connections, not plain HTTP (push.html's clocks); -trace=http: only plain HTTP")

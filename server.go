@@ -101,61 +101,6 @@ func (s *server) serve(ln net.Listener) error {
 	}
 }
 
-// admission is what the accept loop does with a new connection.
-type admission int
-
-// A connection is admitted, turned away for lack of room, or closed
-// because the server is shutting down.
-const (
-	admitted admission = iota
-	noRoom
-	closing
-)
-
-// admit counts a new connection against -max-conns and -max-conns-per-ip,
-// every accepted one, whatever it goes on to ask for, and tracks it if
-// there is room. An admitted connection's goroutine is counted in s.wg
-// here, under the lock that shutdown takes to set closing, so that the
-// shutdown's Wait cannot begin between the admission and the count.
-func (s *server) admit(nc net.Conn) admission {
-	ip := remoteIP(nc)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closing:
-		return closing
-	case len(s.conns) >= s.cfg.maxConns, s.cfg.maxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.maxConnsPerIP:
-		return noRoom
-	}
-	s.conns[nc] = tracked{}
-	s.perIP[ip]++
-	s.wg.Add(1)
-	return admitted
-}
-
-// remoteIP is the connection's peer address without its port.
-func remoteIP(nc net.Conn) string {
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	return nc.RemoteAddr().String()
-}
-
-// turnAway answers a connection there is no room for with 503 and closes
-// it, in the accept loop: no goroutine, no wait for its request, and so no
-// descriptor held past this call. What the client has already sent is
-// read first (without waiting, sockopt_linux.go), so that the close is a
-// FIN after the answer, not a reset that could destroy it.
-func turnAway(nc net.Conn, resp []byte) {
-	drainReadable(nc)
-	nc.SetWriteDeadline(time.Now().Add(turnAwayWrite))
-	nc.Write(resp)
-	nc.Close()
-}
-
-// turnAwayWrite bounds the 503's write: a fresh socket's send buffer takes it at once.
-const turnAwayWrite = 100 * time.Millisecond
-
 // isClosing says whether shutdown has begun.
 func (s *server) isClosing() bool {
 	s.mu.Lock()
@@ -163,30 +108,36 @@ func (s *server) isClosing() bool {
 	return s.closing
 }
 
-// tracked is where a connection is in its life, for the shutdown.
+// tracked is where a connection is in its life, for the shutdown, and the
+// address it is counted under for -max-conns-per-ip (admit.go).
 type tracked struct {
 	plain bool    // plain HTTP: a request being served, or a kept-alive poll's wait for the next (page.go, push.go)
 	ws    *wsConn // a WebSocket; with plain, nil while the request head is read
+	ip    string  // the client's address as counted in perIP; "" while a trusted proxy's connection has not said it (proxy.go)
 }
 
 // track records a tracked connection's new phase.
 func (s *server) track(nc net.Conn, t tracked) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t.ip = s.conns[nc].ip
 	s.conns[nc] = t
 }
 
 // untrack forgets a connection.
 func (s *server) untrack(nc net.Conn) {
-	ip := remoteIP(nc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.conns[nc]; !ok {
+	t, ok := s.conns[nc]
+	if !ok {
 		return
 	}
 	delete(s.conns, nc)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	if t.ip == "" {
+		return
+	}
+	if s.perIP[t.ip]--; s.perIP[t.ip] <= 0 {
+		delete(s.perIP, t.ip)
 	}
 }
 
@@ -208,6 +159,9 @@ func (s *server) serveConn(nc net.Conn) {
 	kr := newConnReader(nc)
 	br := getReader(kr)
 	req, err := readRequest(br, int(s.cfg.maxHeaderBytes)) // http.go
+	if err == nil {
+		remote, err = s.clientAddr(nc, req, remote, tr) // proxy.go: behind -trust-proxy, the address the proxy forwarded
+	}
 	if err != nil {
 		putReader(br)
 		s.refuse(nc, remote, req, err, tr)
@@ -217,7 +171,7 @@ func (s *server) serveConn(nc net.Conn) {
 		handedOn = s.servePlainConn(nc, kr, br, req, tr, remote)
 		return
 	}
-	tr = s.inspectTracer(req, tr)                     // inspect.go: the page asked to see this connection's bytes
+	tr = s.inspectTracer(req, tr, remote)             // inspect.go: the page asked to see this connection's bytes
 	out := s.pushStats.open(nc, req)                  // pushstats.go: nc, counted for push.html on /clock/ws
 	ext, err := handshake(out, req, s.rules(req), tr) // upgrade.go: article 3.3
 	if err != nil {

@@ -94,6 +94,7 @@ type tracer struct {
 	mu     sync.Mutex   // the reader and a writer (a ping, the shutdown's Close) may trace at once
 	out    io.Writer    // -trace: where the text goes, shared by all connections; nil: not printed
 	prefix string       // "[remote] " before every block
+	remote string       // the client's address, for the inspector: the connection's, or the one a trusted proxy forwarded (via)
 	b      bytes.Buffer // the block being written
 
 	// only is -trace=ws or -trace=http until the connection's first
@@ -110,7 +111,16 @@ type tracer struct {
 
 // newTracer traces the connection from remote to out.
 func newTracer(out io.Writer, remote string) *tracer {
-	return &tracer{out: out, prefix: "[" + remote + "] "}
+	return &tracer{out: out, prefix: "[" + remote + "] ", remote: remote}
+}
+
+// via says that the connection from proxy is a trusted proxy's, for the
+// client at address client (proxy.go).
+func (t *tracer) via(client, proxy string) {
+	if t != nil {
+		t.prefix = "[" + client + " via " + proxy + "] "
+		t.remote = client
+	}
 }
 
 // tracerFor is a new connection's tracer: one writing to stderr with
@@ -139,7 +149,7 @@ func (t *tracer) handshake(req *request, response []byte) {
 		return
 	}
 	if t.insp != nil && req != nil {
-		t.insp.handshakeEvent(req, response)
+		t.insp.handshakeEvent(req, response, t.remote)
 	}
 	if t.only != traceAll && req != nil {
 		// The first request decides for the connection's whole life: one
