@@ -169,8 +169,9 @@ func putClose(f *[2 + 125]byte, code closeCode, reason string) []byte {
 	return f[:2+n]
 }
 
-// fail ends the connection for err: a closeError is told to the client in
-// a Close frame with its code (best effort: the connection is ending anyway).
+// fail tells the client why the connection ends, when err is a closeError:
+// a Close frame with its code and reason (best effort: the connection is
+// ending anyway; endWS closes TCP).
 func (c *wsConn) fail(err error) {
 	if ce, ok := errors.AsType[*closeError](err); ok {
 		c.trace.failing(ce)

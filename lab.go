@@ -252,8 +252,10 @@ type labEvent struct {
 	data json.RawMessage
 }
 
-// labEvents reads back the events the run's inspection queued, in the
-// server-sent-events text the page's stream would have received.
+// labEvents reads back the frame events the run's inspection queued, from
+// the server-sent-events text the page's stream would have received; the
+// others (close, inflated, dropped) are skipped: the close is answered
+// apart (labClose), and labMaxFrames keeps every frame's event in the queue.
 func labEvents(queue []byte) []labEvent {
 	var events []labEvent
 	for _, block := range strings.Split(string(queue), "\n\n") {

@@ -16,7 +16,9 @@ import (
 	"time"
 )
 
-// indexHTML is the page, built into the binary: `go run .` serves it from any directory.
+// indexHTML is the page, built into the binary: the server never reads
+// index.html from disk, so a built binary serves it whatever its working
+// directory.
 //
 //go:embed index.html
 var indexHTML []byte
