@@ -1,8 +1,10 @@
 package main
 
 // idle.go is the wait between messages. It buys memory: while a client is
-// quiet its connection holds no read buffer and no message buffer, only its
-// goroutine's smallest stack (LOAD.md has the figures). The plain code it
+// quiet its connection holds no read buffer and no message buffer (on
+// Linux, below), only its goroutine, its wsConn and the runtime's socket
+// state, and with -deflate the client's compression window (deflate.go)
+// (LOAD.md has the figures). The plain code it
 // stands in for is nothing at all: the loop in conn.go would simply block
 // in the next read, inside a bufio.Reader's 4 KiB buffer that the
 // connection keeps for its whole life. On Linux (idle_linux.go) the wait

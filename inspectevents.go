@@ -3,11 +3,12 @@ package main
 // inspectevents.go writes the inspector's events (inspect.go): the
 // handshake, each frame, an inflated message and the close, as
 // server-sent events whose data is one JSON object, written by hand, field
-// by field. It buys events made without allocating (the queue they are
-// copied into aside), each of a known largest size: a frame's, an inflated
-// message's and the close's in a buffer on the stack, the handshake's in
-// one of a few shared buffers, and what the client chose cut short to
-// fit. The plain code it stands in for is json.Marshal of a struct or a
+// by field. It buys frame, inflated-message and close events made without
+// allocating (the queue they are copied into aside), each in a buffer on
+// the stack, and every event of a known largest size, what the client
+// chose cut short to fit; the handshake's, once per connection, is built
+// in one of a few shared buffers, though its SHA-1 and accept value are
+// computed with a few allocations. The plain code it stands in for is json.Marshal of a struct or a
 // map, which goes through reflection, allocates the event and each hex
 // string in it, and writes "<" as six bytes (\u003c), so that a head of
 // them grows sixfold.

@@ -43,31 +43,29 @@ type labResult struct {
 // getLab asks GET /lab?frames=HEX and returns the status and the body.
 func getLab(t *testing.T, addr, frames string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/lab?frames=" + strings.ReplaceAll(frames, " ", "%20"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
+	return answer(t)(http.Get("http://" + addr + "/lab?frames=" + strings.ReplaceAll(frames, " ", "%20")))
 }
 
 // postLab sends in as POST /lab's body.
 func postLab(t *testing.T, addr string, in []byte) (int, []byte) {
 	t.Helper()
-	resp, err := http.Post("http://"+addr+"/lab", "text/plain", bytes.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
+	return answer(t)(http.Post("http://"+addr+"/lab", "text/plain", bytes.NewReader(in)))
+}
+
+// answer reads a response's status and body whole, or fails the test.
+func answer(t *testing.T) func(*http.Response, error) (int, []byte) {
+	return func(resp *http.Response, err error) (int, []byte) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
 }
 
 // lab runs in through /lab (GET when its hex fits the request head, else
