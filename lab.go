@@ -154,7 +154,8 @@ func labHex(q string) ([]byte, *httpError) {
 // after the handshake, and reports what it did. The connection c carries
 // the budget's charge for in; the run's buffers are charged to it too.
 func (s *server) runLab(in []byte, c *wsConn) (*labAnswer, *httpError) {
-	if n := labFrameCount(in); n > labMaxFrames {
+	n, cut := labScan(in)
+	if n > labMaxFrames {
 		return nil, badRequest(fmt.Sprintf("%d frames: the lab runs at most %d at a time", n, labMaxFrames))
 	}
 	x := &inspection{wake: make(chan struct{}, 1), streaming: true}
@@ -180,7 +181,7 @@ func (s *server) runLab(in []byte, c *wsConn) (*labAnswer, *httpError) {
 		ans.Close = &labClose{Code: uint16(code), Name: code.String(), Reason: reason, By: by}
 		c.trace.closed(code, reason, by)
 	} else {
-		ans.Waiting = labWaits(in, c)
+		ans.Waiting = labWaits(cut, n, c)
 		c.trace.note("the lab's bytes end here: %s", labEndText(ans.Waiting))
 	}
 	for _, e := range labEvents(x.queue) {
@@ -202,47 +203,39 @@ func labEndText(w *labWaiting) string {
 	return w.Text
 }
 
-// labFrameCount is how many frames in begins, as decodeFrameHeader reads
-// them (frame.go), the last one perhaps unfinished.
-func labFrameCount(in []byte) int {
-	n := 0
-	for off := 0; off < len(in); n++ {
-		var h frameHeader
-		hl, ok := decodeFrameHeader(in[off:], &h)
-		if !ok || h.length > uint64(len(in)-off-hl) {
-			return n + 1
-		}
-		off += hl + int(h.length)
-	}
-	return n
-}
-
-// labWaits is what the connection waits for once in has run out: the rest
-// of its last frame, which decodeFrameHeader finds, or the rest of the
-// message the connection has open; nil between messages.
-func labWaits(in []byte, c *wsConn) *labWaiting {
-	off, k := 0, 0
-	for off < len(in) {
-		k++
+// labScan walks the frames in begins, as decodeFrameHeader reads them
+// (frame.go): how many there are, the last one perhaps unfinished, and, if
+// the bytes end inside that one, the rest of it that the connection
+// waits for (nil if they end between frames).
+func labScan(in []byte) (n int, cut *labWaiting) {
+	for off := 0; off < len(in); {
+		n++
 		var h frameHeader
 		hl, ok := decodeFrameHeader(in[off:], &h)
 		rest := len(in) - off
 		if !ok {
 			need := max(hl, 2) - rest
-			return &labWaiting{Frame: k, Part: "header", Missing: uint64(need),
-				Text: fmt.Sprintf("the rest of frame %d's header: %d more byte(s)", k, need)}
+			return n, &labWaiting{Frame: n, Part: "header", Missing: uint64(need),
+				Text: fmt.Sprintf("the rest of frame %d's header: %d more byte(s)", n, need)}
 		}
 		if have := uint64(rest - hl); have < h.length {
-			return &labWaiting{Frame: k, Part: "payload", Missing: h.length - have,
-				Text: fmt.Sprintf("the rest of frame %d's payload: %d of %d bytes came, %d more", k, have, h.length, h.length-have)}
+			return n, &labWaiting{Frame: n, Part: "payload", Missing: h.length - have,
+				Text: fmt.Sprintf("the rest of frame %d's payload: %d of %d bytes came, %d more", n, have, h.length, h.length-have)}
 		}
 		off += hl + int(h.length)
 	}
-	if c.msgOp != 0 {
-		return &labWaiting{Frame: k + 1, Part: "message",
+	return n, nil
+}
+
+// labWaits is what the connection waits for once its n frames have run
+// out: the rest of the last one (cut, from labScan), or the rest of the
+// message the connection has open; nil between messages.
+func labWaits(cut *labWaiting, n int, c *wsConn) *labWaiting {
+	if cut == nil && c.msgOp != 0 {
+		return &labWaiting{Frame: n + 1, Part: "message",
 			Text: fmt.Sprintf("the rest of the %s message: continuation frames (opcode 0), the last with FIN set", c.msgOp)}
 	}
-	return nil
+	return cut
 }
 
 // labEvent is one event of the inspection's queue: its direction, for a

@@ -75,10 +75,10 @@ func (p proxyList) trustsIP(ip string) bool {
 // -max-conns-per-ip (errTooMany if that address has no room left) and
 // shown by the tracer.
 func (s *server) clientAddr(nc net.Conn, req *request, remote string, tr *tracer) (string, error) {
-	if !s.cfg.trustProxy.trustsIP(remoteIP(nc)) {
+	client := remoteIP(nc) // a trusted proxy that names no client is its own client (a health check, say)
+	if !s.cfg.trustProxy.trustsIP(client) {
 		return remote, nil
 	}
-	client := remoteIP(nc) // a trusted proxy that names no client is its own client (a health check, say)
 	if a, ok := s.cfg.trustProxy.forwardedClient(req); ok {
 		client = a.String()
 	}

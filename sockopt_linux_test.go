@@ -26,7 +26,7 @@ func TestSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	client, server := acceptOne(t, ln)
+	client, server := acceptOne(t, ln, nil)
 	defer client.Close()
 	defer server.Close()
 	if err := tuneConn(server); err != nil {
@@ -119,27 +119,15 @@ func TestSockDeferAccept(t *testing.T) {
 // the test takes seconds; without the option the write would block
 // until its deadline, since the peer goes on answering the window probes.
 func TestSockUserTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, server := acceptOne(t, ln)
-	defer client.Close()
-	defer server.Close()
-	client.(*net.TCPConn).SetReadBuffer(4 << 10) // small buffers fill sooner
-	server.(*net.TCPConn).SetWriteBuffer(4 << 10)
-	rc, err := server.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := setUserTimeout(rc, time.Second); err != nil {
-		t.Fatal(err)
-	}
+	client, server := loopbackPair(t, nil)
+	client.SetReadBuffer(4 << 10) // small buffers fill sooner
+	server.SetWriteBuffer(4 << 10)
+	userTimeoutOn(t, server, time.Second)
 	const bound = 15 * time.Second
 	start := time.Now()
 	server.SetWriteDeadline(start.Add(bound))
 	buf := make([]byte, 64<<10)
+	var err error
 	for {
 		if _, err = server.Write(buf); err != nil {
 			break
@@ -168,27 +156,13 @@ func TestSockUserTimeoutVanishedPeer(t *testing.T) {
 	for _, quiet := range []bool{false, true} {
 		name := map[bool]string{false: "sending", true: "quiet"}[quiet]
 		t.Run(name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			client, server := acceptOne(t, ln)
-			defer client.Close()
-			defer server.Close()
-			tc := server.(*net.TCPConn)
+			client, server := loopbackPair(t, vanishingClient)
 			if quiet {
-				if err := tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 100}); err != nil {
+				if err := server.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 100}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			rc, err := tc.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := setUserTimeout(rc, timeout); err != nil {
-				t.Fatal(err)
-			}
+			userTimeoutOn(t, server, timeout)
 			vanish(t, client.LocalAddr().(*net.TCPAddr).Port)
 			start := time.Now()
 			server.SetReadDeadline(start.Add(bound))
@@ -197,7 +171,7 @@ func TestSockUserTimeoutVanishedPeer(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err = server.Read(make([]byte, 1))
+			_, err := server.Read(make([]byte, 1))
 			took := time.Since(start)
 			if !errors.Is(err, syscall.ETIMEDOUT) {
 				t.Fatalf("read from a vanished peer: %v after %v; want ETIMEDOUT, the kernel's close", err, took)
@@ -208,6 +182,39 @@ func TestSockUserTimeoutVanishedPeer(t *testing.T) {
 		})
 	}
 }
+
+// loopbackPair is both ends of a fresh loopback connection, on a plain
+// listener (none of listen's options), the client's from the address from
+// (nil: any), closed when the test ends.
+func loopbackPair(t *testing.T, from net.IP) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, s := acceptOne(t, ln, from)
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// userTimeoutOn sets TCP_USER_TIMEOUT to d on tc's socket, as tuneConn does.
+func userTimeoutOn(t *testing.T, tc *net.TCPConn, d time.Duration) {
+	t.Helper()
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setUserTimeout(rc, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// vanishingClient is the address the vanishing client dials from. The
+// kernel keeps a destination's round-trip times after a connection ends
+// (ip tcp_metrics); a vanished peer's are long, and would lengthen the next
+// test's retransmission timer, so vanish forgets them before and after.
+var vanishingClient = net.IPv4(127, 0, 0, 77)
 
 // vanish makes the client on port disappear: an nft table of the test's
 // own drops every packet from that port, until the test ends.
@@ -220,15 +227,17 @@ func vanish(t *testing.T, port int) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft %s: %v: %s", rules, err, out)
 	}
-	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", table).Run() })
+	forget := func() { exec.Command("ip", "tcp_metrics", "delete", "address", vanishingClient.String()).Run() }
+	forget()
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", table).Run(); forget() })
 }
 
-// acceptOne dials ln and returns both ends of the connection; the client
+// acceptOne dials ln, from the address from (nil: any), and returns both ends of the connection; the client
 // sends one byte, which the server end reads, so that TCP_DEFER_ACCEPT
 // lets it through.
-func acceptOne(t *testing.T, ln net.Listener) (client, server net.Conn) {
+func acceptOne(t *testing.T, ln net.Listener, from net.IP) (client, server net.Conn) {
 	t.Helper()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
