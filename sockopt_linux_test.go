@@ -65,7 +65,11 @@ func TestSockDeferAccept(t *testing.T) {
 	defer ln.Close()
 	tl := ln.(*net.TCPListener)
 	start := time.Now()
-	silent, err := net.Dial("tcp", ln.Addr().String())
+	// The silent client's handshake takes seconds, and the kernel keeps that
+	// round-trip time for its address (forgetRTT): it dials from its own.
+	silentFrom := net.IPv4(127, 0, 0, 78)
+	t.Cleanup(func() { forgetRTT(silentFrom) })
+	silent, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: silentFrom}}).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +214,17 @@ func userTimeoutOn(t *testing.T, tc *net.TCPConn, d time.Duration) {
 	}
 }
 
-// vanishingClient is the address the vanishing client dials from. The
-// kernel keeps a destination's round-trip times after a connection ends
-// (ip tcp_metrics); a vanished peer's are long, and would lengthen the next
-// test's retransmission timer, so vanish forgets them before and after.
+// vanishingClient is the address the vanishing client dials from: a
+// vanished peer's round-trip times are long (forgetRTT), so they are kept
+// off 127.0.0.1, which every other test's clients use.
 var vanishingClient = net.IPv4(127, 0, 0, 77)
+
+// forgetRTT drops what the kernel keeps of ip's round-trip times after its
+// connections end (ip tcp_metrics): long ones would lengthen the first
+// retransmission timer of every later connection to ip.
+func forgetRTT(ip net.IP) {
+	exec.Command("ip", "tcp_metrics", "delete", "address", ip.String()).Run()
+}
 
 // vanish makes the client on port disappear: an nft table of the test's
 // own drops every packet from that port, until the test ends.
@@ -227,9 +237,8 @@ func vanish(t *testing.T, port int) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft %s: %v: %s", rules, err, out)
 	}
-	forget := func() { exec.Command("ip", "tcp_metrics", "delete", "address", vanishingClient.String()).Run() }
-	forget()
-	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", table).Run(); forget() })
+	forgetRTT(vanishingClient)
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", table).Run(); forgetRTT(vanishingClient) })
 }
 
 // acceptOne dials ln, from the address from (nil: any), and returns both ends of the connection; the client
