@@ -46,9 +46,11 @@ package main
 //     server no window.
 //   - A compressed message may inflate to at most maxInflateRatio times
 //     its compressed size, or maxInflateFloor, whichever is larger (1009
-//     past it): a decompression bomb costs its sender a byte for every
-//     maxInflateRatio the server inflates, where -max-message alone would
-//     let a few KiB cost the server the whole limit in memory and CPU.
+//     past it): past the floor, a decompression bomb costs its sender a
+//     byte for every maxInflateRatio bytes the server inflates (below it,
+//     deflate's own limit of about a thousand to one), where -max-message
+//     alone would let about a thousandth of the limit in compressed bytes
+//     cost the server the whole limit in memory and CPU.
 //   - server_max_window_bits below 15: compress/flate cannot narrow its
 //     window, so those echoes are Huffman-coded only (flate.HuffmanOnly),
 //     which refers back to nothing and so honours any window.
@@ -124,7 +126,7 @@ var inflaters = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 // inflate replaces the compressed payload in c.msg with the message it
 // inflates to. -max-message applies to what it inflates to, and so does
 // the ratio above: the message fails with 1009 as soon as it would pass
-// either, having held no more than that.
+// either, having inflated no more than that.
 func (c *wsConn) inflate() (err error) {
 	d := c.deflate
 	zmsg, zbuf := c.msg, c.msgBuf // the compressed message: kept for the echo, or given back once inflated
@@ -152,7 +154,8 @@ func (c *wsConn) inflate() (err error) {
 	}
 	c.msg = c.msg[:msgHeadroom]
 	for {
-		if len(c.msg) == cap(c.msg) { // full: one byte more says whether the message goes on
+		end := min(cap(c.msg), limit) // the buffer is rounded up to a class; the limit is not
+		if len(c.msg) == end {        // full: one byte more says whether the message goes on
 			n, err := fr.Read(d.probe[:])
 			switch {
 			case n == 0 && err == io.EOF:
@@ -170,7 +173,7 @@ func (c *wsConn) inflate() (err error) {
 			c.msg = append(c.msg, d.probe[0])
 			continue
 		}
-		n, err := fr.Read(c.msg[len(c.msg):cap(c.msg)])
+		n, err := fr.Read(c.msg[len(c.msg):end])
 		c.msg = c.msg[:len(c.msg)+n]
 		if err == io.EOF {
 			return d.inflated(c, len(z))

@@ -395,6 +395,23 @@ func TestDeflateMalformed(t *testing.T) {
 	})
 }
 
+// TestDeflateMaxMessageBetweenClasses: a -max-message that is no buffer
+// class (pool.go's msgClasses) holds exactly for what a message inflates
+// to: the buffer it inflates into is rounded up to a class, and the limit
+// must not be.
+func TestDeflateMaxMessageBetweenClasses(t *testing.T) {
+	const limit = 10000 // between the 4 and 16 KiB classes
+	addr := deflateServer(t, func(c *config) { c.maxMessage = limit })
+	z := dialDeflate(t, addr, "permessage-deflate")
+	z.send(z.messageFrames(2, make([]byte, limit), 0)...)
+	if got := z.readMessage(); len(got.payload) != limit {
+		t.Fatalf("echo of %d bytes", len(got.payload))
+	}
+	z = dialDeflate(t, addr, "permessage-deflate")
+	z.send(z.messageFrames(2, make([]byte, limit+1), 0)...)
+	z.expectClose(1009)
+}
+
 // TestDeflateZipBomb: a few KiB that inflate to 64 MiB are refused with
 // 1009 as soon as the inflated bytes pass -max-message, having cost no more
 // than the limit.
