@@ -144,7 +144,8 @@ func TestPutServerHeader(t *testing.T) {
 }
 
 // TestEchoRFCExamples: the client's masked frames of RFC 6455 §5.7 come back
-// as exactly the unmasked frames the RFC shows.
+// as exactly the unmasked frames the RFC shows ("Hel"+"lo" as the one frame
+// "Hello"; the ping's answer as §5.7's pong, unmasked as a server sends it).
 func TestEchoRFCExamples(t *testing.T) {
 	payload256 := make([]byte, 256)
 	payload64K := make([]byte, 65536)

@@ -89,8 +89,9 @@ func lab(t *testing.T, addr string, in []byte) labResult {
 }
 
 // TestLabRFCExamples: RFC 6455 §5.7's examples, sent as a client must send
-// them (masked, with §5.7's key), come back as §5.7's server frames,
-// byte for byte.
+// them (masked, with §5.7's key), come back byte for byte as §5.7's
+// unmasked frames: "Hel"+"lo" as the one frame "Hello", and the ping's
+// answer as §5.7's pong unmasked, as a server sends it.
 func TestLabRFCExamples(t *testing.T) {
 	addr, _ := startServer(t, nil)
 	p256 := bytes.Repeat([]byte{0xab}, 256)

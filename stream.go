@@ -90,11 +90,13 @@ func (c *wsConn) streamBinary() error {
 	return nil
 }
 
-// streamMinPiece is the least a piece waits for before it is echoed (or
-// the rest of the frame, if less). Without it, a frame arriving in small
+// streamMinPiece is the least a piece waits for before it is echoed, or
+// less when the piece buffer is smaller (it starts at the smallest class)
+// or the rest of the frame is. Without it, a frame arriving in small
 // TCP segments would be echoed a write per read, each costing the server
 // and the client a system call and a TCP segment (BENCH.md: the 64-byte
 // chops of the conformance suite's case 9.6.1). A client must send the
 // rest of a frame it began, so waiting for it cannot stall one that
-// behaves; one that stalls meets the idle timeout, as anywhere.
+// behaves; one that stalls meets -message-timeout (1008, keepalive.go), or
+// the idle timeout if that is off, as anywhere.
 const streamMinPiece = 64 << 10
