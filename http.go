@@ -36,11 +36,13 @@ type request struct {
 	protocol    string // Sec-WebSocket-Protocol: offered subprotocols (we choose none)
 	extensions  string // Sec-WebSocket-Extensions: offered extensions (-deflate may accept one, extensions.go)
 	hasBody     bool   // Content-Length other than 0, or Transfer-Encoding: a body follows the head
-	bodyLength  int64  // Content-Length's value; -1: none came; -2: not a number, two that differ, or Transfer-Encoding (only POST /lab reads a body, lab.go)
+	bodyLength  int64  // Content-Length's value, or bodyNone, bodyChunked, bodyBadLength (only POST /lab reads a body, lab.go)
 	expect      string // Expect: "100-continue" asks for an interim answer before the body (RFC 9110 §10.1.1)
 	forwardFor  string // X-Forwarded-For: the addresses a request came through, the client's first (read only from a -trust-proxy address, proxy.go)
 	forwarded   string // Forwarded: the same, standard (RFC 7239), "for=" in each element
 	head        []byte // the request head exactly as received, for -trace and the inspector
+
+	lists map[*string]*strings.Builder // the fields above that a repeated list header fills (addList)
 }
 
 // httpError is a request refused: the status, one line saying why, and
@@ -77,6 +79,14 @@ func statusText(status int) string {
 		return "Upgrade Required"
 	case 431:
 		return "Request Header Fields Too Large"
+	case 408:
+		return "Request Timeout"
+	case 411:
+		return "Length Required"
+	case 413:
+		return "Content Too Large"
+	case 422:
+		return "Unprocessable Content"
 	case 503:
 		return "Service Unavailable"
 	case 505:
@@ -97,6 +107,13 @@ const retryAfter = "5"
 // errTooMany is the answer when the server holds -max-conns connections.
 var errTooMany = &httpError{status: 503, msg: "too many connections: try again later", header: "Retry-After: " + retryAfter}
 
+// What request.bodyLength holds when there is no length to read a body by.
+const (
+	bodyNone      = -1 // no Content-Length
+	bodyChunked   = -2 // Transfer-Encoding, which outweighs any Content-Length
+	bodyBadLength = -3 // a Content-Length that is not digits, or two that differ
+)
+
 // readRequest reads the request line and header fields up to the blank line
 // that ends them, from br, however the bytes were split into reads. Bytes
 // after the blank line stay in br: they are the client's first frames.
@@ -104,7 +121,7 @@ var errTooMany = &httpError{status: 503, msg: "too many connections: try again l
 // error is an *httpError to answer, or the I/O error that cut the request
 // short (nothing can be answered then); req holds what was read either way.
 func readRequest(br *bufio.Reader, maxBytes int) (*request, error) {
-	req := &request{bodyLength: -1}
+	req := &request{bodyLength: bodyNone}
 	first := true
 	for {
 		line, err := readLine(br, maxBytes-len(req.head))
@@ -215,38 +232,41 @@ func (req *request) parseField(line []byte) error {
 		req.host = value
 		req.hosts++
 	case strings.EqualFold(name, "Upgrade"):
-		req.upgrade = joinList(req.upgrade, value)
+		req.addList(&req.upgrade, value)
 	case strings.EqualFold(name, "Connection"):
-		req.connection = joinList(req.connection, value)
+		req.addList(&req.connection, value)
 	case strings.EqualFold(name, "Sec-WebSocket-Key"):
 		req.key = value
 		req.keys++
 	case strings.EqualFold(name, "Sec-WebSocket-Version"):
-		req.version = joinList(req.version, value)
+		req.addList(&req.version, value)
 	case strings.EqualFold(name, "Origin"):
 		req.origin = value
 	case strings.EqualFold(name, "Last-Event-ID"):
 		req.lastEventID = value
 	case strings.EqualFold(name, "Sec-WebSocket-Protocol"):
-		req.protocol = joinList(req.protocol, value)
+		req.addList(&req.protocol, value)
 	case strings.EqualFold(name, "Sec-WebSocket-Extensions"):
-		req.extensions = joinList(req.extensions, value)
+		req.addList(&req.extensions, value)
 	case strings.EqualFold(name, "Content-Length"):
 		req.hasBody = req.hasBody || value != "0"
 		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || n < 0 || req.bodyLength != -1 && req.bodyLength != n {
-			n = -2 // not a length, or two that differ (RFC 9112 §6.3): no body can be read by it
+		switch {
+		case req.bodyLength == bodyChunked: // Transfer-Encoding outweighs it (RFC 9112 §6.3)
+		case err != nil || !isDigit(value[0]) || req.bodyLength != bodyNone && req.bodyLength != n:
+			req.bodyLength = bodyBadLength // not digits only, or two that differ (RFC 9112 §6.3)
+		default:
+			req.bodyLength = n
 		}
-		req.bodyLength = n
 	case strings.EqualFold(name, "Transfer-Encoding"):
 		req.hasBody = true
-		req.bodyLength = -2
+		req.bodyLength = bodyChunked
 	case strings.EqualFold(name, "Expect"):
-		req.expect = joinList(req.expect, value)
+		req.addList(&req.expect, value)
 	case strings.EqualFold(name, "X-Forwarded-For"):
-		req.forwardFor = joinList(req.forwardFor, value)
+		req.addList(&req.forwardFor, value)
 	case strings.EqualFold(name, "Forwarded"):
-		req.forwarded = joinList(req.forwarded, value)
+		req.addList(&req.forwarded, value)
 	}
 	return nil
 }
@@ -281,12 +301,27 @@ func hasToken(list, token string) bool {
 	return false
 }
 
-// joinList adds a repeated header's value to the ones before it.
-func joinList(list, value string) string {
-	if list == "" {
-		return value
+// addList adds a list header's value to the ones before it, joined with
+// ", " as RFC 9110 §5.3 lets a repeated header be. A value repeated is
+// gathered in a strings.Builder, so that a head of many repeats costs
+// time in proportion to its size, not to its square.
+func (req *request) addList(field *string, value string) {
+	if *field == "" {
+		*field = value
+		return
 	}
-	return list + ", " + value
+	if req.lists == nil {
+		req.lists = make(map[*string]*strings.Builder)
+	}
+	b := req.lists[field]
+	if b == nil {
+		b = new(strings.Builder)
+		b.WriteString(*field)
+		req.lists[field] = b
+	}
+	b.WriteString(", ")
+	b.WriteString(value)
+	*field = b.String() // no copy; the builder only appends, so the strings it gave before stay as they were
 }
 
 // isDigit is an ASCII digit.

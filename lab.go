@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -69,19 +71,36 @@ type labWaiting struct {
 
 // serveLab answers /lab: the bytes from the query or the body (labInput),
 // run (runLab), as JSON. br is the connection's reader, from which a POST's
-// body is read; nc's read deadline bounds that read.
-func (s *server) serveLab(nc net.Conn, br *bufio.Reader, req *request) ([]byte, error) {
-	in, charged, he := s.labInput(nc, br, req)
-	defer func() { s.budget.give(charged, int(charged.held.Load()), false) }() // the body, if it was paid for
+// body is read; nc's read deadline bounds that read. The body and the
+// run's buffers are paid from the budget while the run holds them; the
+// answer, made in one go once they are given back, is paid for before it
+// is written, and stays paid until the caller, having written it, calls
+// release: a client that reads it slowly holds only what it paid for.
+func (s *server) serveLab(nc net.Conn, br *bufio.Reader, req *request) (resp []byte, release func(), err error) {
+	charged := &wsConn{}
+	release = func() { s.budget.give(charged, int(charged.held.Load()), false) }
+	in, he := s.labInput(nc, br, req, charged)
 	if he == nil {
 		var ans *labAnswer
 		if ans, he = s.runLab(in, charged); he == nil {
 			body, _ := json.Marshal(ans)
-			return fixedResponse(req, "application/json", labHeaders, append(body, '\n')), nil
+			resp = fixedResponse(req, "application/json", labHeaders, append(body, '\n'))
+			release() // the body, now part of the answer
+			if s.budget.take(charged, len(resp)) {
+				return resp, release, nil
+			}
+			he = labBusy()
 		}
 	}
-	he.header = "Access-Control-Allow-Origin: *" // a page from disk may read why
-	return nil, he
+	e := *he
+	e.header = strings.TrimPrefix(e.header+"\r\nAccess-Control-Allow-Origin: *", "\r\n") // a page from disk may read why
+	return nil, release, &e
+}
+
+// labBusy refuses a run the budget cannot pay for, as a full server
+// refuses a connection (errTooMany).
+func labBusy() *httpError {
+	return &httpError{status: 503, msg: errLabBusy.Error(), header: "Retry-After: " + retryAfter}
 }
 
 // labHeaders go with every answer of /lab: its JSON is the same for
@@ -89,61 +108,77 @@ func (s *server) serveLab(nc net.Conn, br *bufio.Reader, req *request) ([]byte, 
 // page, one opened from disk too, may read it.
 const labHeaders = "Cache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
 
-// labInput is the bytes to run: GET's ?frames=HEX, or POST's body, which is
-// paid from the budget first, on the connection whose run will use it
+// labInput is the bytes to run: GET's ?frames=HEX, or POST's body, paid
+// from the budget as it arrives, on the connection whose run will use it
 // (charged); the caller gives it back.
-func (s *server) labInput(nc net.Conn, br *bufio.Reader, req *request) (in []byte, charged *wsConn, he *httpError) {
-	charged = &wsConn{}
+func (s *server) labInput(nc net.Conn, br *bufio.Reader, req *request, charged *wsConn) ([]byte, *httpError) {
 	if req.method != "POST" {
 		if req.hasBody {
-			return nil, charged, badRequest("a GET here has no body: POST /lab takes the bytes as its body")
+			return nil, badRequest("a GET here has no body: POST /lab takes the bytes as its body")
 		}
-		in, he = labHex(queryParam(req.target, "frames"))
-		return in, charged, he
+		_, query, _ := strings.Cut(req.target, "?")
+		v, err := url.ParseQuery(query)
+		if err != nil {
+			return nil, badRequest("the query is not a URL query (RFC 3986 §3.4, with & between parameters): " + err.Error())
+		}
+		return labHex(v.Get("frames"))
 	}
 	switch {
-	case req.bodyLength == -1 || req.bodyLength == -2 && !req.hasBody:
-		return nil, charged, &httpError{status: 411, msg: "POST /lab needs a Content-Length: the bytes, raw, as the body"}
-	case req.bodyLength < 0:
-		return nil, charged, badRequest("POST /lab reads a body of one Content-Length, not chunked")
+	case req.bodyLength == bodyNone || req.bodyLength == bodyChunked:
+		return nil, &httpError{status: 411, msg: "POST /lab needs a Content-Length, not chunked: the bytes, raw, as the body"}
+	case req.bodyLength == bodyBadLength:
+		return nil, badRequest("a Content-Length that is not a number of bytes, or two that differ (RFC 9112 §6.3)")
 	case req.bodyLength == 0:
-		return nil, charged, badRequest("no bytes: POST /lab takes the frames, raw, as its body")
+		return nil, badRequest("no bytes: POST /lab takes the frames, raw, as its body")
 	case req.bodyLength > labMaxBody:
-		return nil, charged, &httpError{status: 413, msg: fmt.Sprintf("a body of %d bytes: the lab takes at most %d (128 KiB)", req.bodyLength, labMaxBody)}
-	case !s.budget.take(charged, int(req.bodyLength)):
-		return nil, charged, &httpError{status: 503, msg: errLabBusy.Error()}
+		return nil, &httpError{status: 413, msg: fmt.Sprintf("a body of %d bytes: the lab takes at most %d (128 KiB)", req.bodyLength, labMaxBody)}
 	}
-	if hasToken(req.expect, "100-continue") {
+	if req.minor >= 1 && hasToken(req.expect, "100-continue") { // an HTTP/1.0 client waits for no 100 (RFC 9110 §10.1.1)
 		nc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 	}
 	nc.SetReadDeadline(time.Now().Add(s.cfg.handshakeTimeout))
-	in = make([]byte, req.bodyLength)
-	if _, err := io.ReadFull(br, in); err != nil {
-		return nil, charged, badRequest("the body ended before its Content-Length: " + errText(err))
+	body := labBuffer{c: charged, b: s.budget}
+	for n := int(req.bodyLength); len(body.buf) < n; {
+		if !body.grow(len(body.buf)+1, n) { // doubling, so each byte is paid for once it is on its way
+			return nil, labBusy()
+		}
+		k, err := br.Read(body.buf[len(body.buf):cap(body.buf)])
+		body.buf = body.buf[:len(body.buf)+k]
+		switch {
+		case len(body.buf) == n:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, &httpError{status: 408, msg: fmt.Sprintf("the body stopped after %d of its %d bytes, and -handshake-timeout passed", len(body.buf), n)}
+		case err != nil:
+			return nil, badRequest(fmt.Sprintf("the body ended after %d of its %d bytes: %s", len(body.buf), n, errText(err)))
+		}
 	}
-	return in, charged, nil
+	return body.buf, nil
 }
 
 // labHex decodes the HEX of ?frames=HEX: pairs of hex digits, with spaces
 // (or none) anywhere between them.
 func labHex(q string) ([]byte, *httpError) {
-	digits := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
-			return -1
+	digits := make([]byte, 0, len(q))
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			digits = append(digits, c)
 		}
-		return r
-	}, q)
+	}
 	switch {
-	case digits == "":
+	case len(digits) == 0:
 		return nil, badRequest("no bytes: give them as /lab?frames=HEX, for example /lab?frames=818537fa213d7f9f4d5158 (RFC 6455 §5.7's masked \"Hello\")")
 	case len(digits)%2 == 1:
 		return nil, badRequest(fmt.Sprintf("an odd number of hex digits (%d): each byte is two", len(digits)))
 	}
-	b, err := hex.DecodeString(digits)
-	if err != nil {
+	b := make([]byte, len(digits)/2)
+	if _, err := hex.Decode(b, digits); err != nil {
 		var bad hex.InvalidByteError
 		if errors.As(err, &bad) {
-			return nil, badRequest(fmt.Sprintf("%q is not a hex digit: the bytes are pairs of 0-9 and a-f", rune(bad)))
+			what := fmt.Sprintf("%q", rune(bad))
+			if bad >= 0x80 {
+				what = fmt.Sprintf("the byte %#02x", byte(bad)) // not a character on its own
+			}
+			return nil, badRequest(what + " is not a hex digit: the bytes are pairs of 0-9 and a-f")
 		}
 		return nil, badRequest("not hex: " + err.Error())
 	}
@@ -162,7 +197,7 @@ func (s *server) runLab(in []byte, c *wsConn) (*labAnswer, *httpError) {
 	var trace bytes.Buffer
 	c.trace = &tracer{out: &trace, prefix: "[lab] ", insp: x}
 	c.br = bufio.NewReaderSize(&labReader{r: bytes.NewReader(in), until: time.Now().Add(labTime)}, readBufferSize)
-	sent := &labWriter{c: c, b: s.budget}
+	sent := &labWriter{labBuffer{c: c, b: s.budget}}
 	c.out = frameWriter{w: sent}
 	c.maxMessage = int64(s.cfg.maxMessage)
 	c.budget = s.budget
@@ -172,7 +207,7 @@ func (s *server) runLab(in []byte, c *wsConn) (*labAnswer, *httpError) {
 	defer sent.release()
 	switch {
 	case errors.Is(err, errLabBusy):
-		return nil, &httpError{status: 503, msg: err.Error()}
+		return nil, labBusy()
 	case errors.Is(err, errLabSent) || errors.Is(err, errLabTime):
 		return nil, &httpError{status: 422, msg: err.Error()}
 	}
@@ -289,13 +324,31 @@ func (l *labReader) Read(p []byte) (int, error) {
 	return l.r.Read(p)
 }
 
-// labWriter is the run's connection, writing side: what the server sends,
-// kept for the answer, paid from the budget as it grows.
-type labWriter struct {
+// labBuffer is bytes the lab holds, a POST's body or what a run sends,
+// paid from the budget on c as the buffer grows.
+type labBuffer struct {
 	c   *wsConn
 	b   *budget
 	buf []byte
 }
+
+// grow makes room for need bytes, doubling, but never past limit, and
+// pays for the growth first; false: the budget cannot.
+func (l *labBuffer) grow(need, limit int) bool {
+	if need <= cap(l.buf) {
+		return true
+	}
+	grown := min(max(need, 2*cap(l.buf), 512), limit)
+	if !l.b.take(l.c, grown-cap(l.buf)) {
+		return false
+	}
+	l.buf = append(make([]byte, 0, grown), l.buf...)
+	return true
+}
+
+// labWriter is the run's connection, writing side: what the server sends,
+// kept for the answer.
+type labWriter struct{ labBuffer }
 
 // Write keeps p, or refuses it past labMaxSent or the budget.
 func (w *labWriter) Write(p []byte) (int, error) {
@@ -303,12 +356,8 @@ func (w *labWriter) Write(p []byte) (int, error) {
 	if need > labMaxSent {
 		return 0, errLabSent
 	}
-	if need > cap(w.buf) {
-		grown := min(max(need, 2*cap(w.buf), 512), labMaxSent)
-		if !w.b.take(w.c, grown-cap(w.buf)) {
-			return 0, errLabBusy
-		}
-		w.buf = append(make([]byte, 0, grown), w.buf...)
+	if !w.grow(need, labMaxSent) {
+		return 0, errLabBusy
 	}
 	w.buf = append(w.buf, p...)
 	return len(p), nil

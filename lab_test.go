@@ -227,6 +227,8 @@ func TestLabRefusals(t *testing.T) {
 	}{
 		{"odd", "818", 400, "odd number"},
 		{"not hex", "81zz", 400, `'z' is not a hex digit`},
+		{"not hex, not ASCII", "81%ff0", 400, `the byte 0xff is not a hex digit`},
+		{"not a query", "81;85", 400, "not a URL query"},
 		{"none", "", 400, "no bytes"},
 		{"too many frames", strings.Repeat("8980"+"37fa213d", labMaxFrames+1), 400, "at most 50"},
 	} {
@@ -240,13 +242,16 @@ func TestLabRefusals(t *testing.T) {
 	if status, _ := getLab(t, addr, "81 85 37fa213d 7f9f4d5158"); status != 200 {
 		t.Errorf("spaces between the bytes: %d, want 200", status)
 	}
-	// Chunked, and a body on GET, over the raw socket: net/http sends neither here.
+	// Chunked, lengths that are not one number, and a body on GET, over the
+	// raw socket: net/http sends none of them here.
 	for _, tt := range []struct {
 		req    string
 		status int
 	}{
-		{"POST /lab HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n8100\r\n0\r\n\r\n", 400},
+		{"POST /lab HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n8100\r\n0\r\n\r\n", 411},
 		{"POST /lab HTTP/1.1\r\nHost: x\r\n\r\n", 411},
+		{"POST /lab HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n8100", 400},
+		{"POST /lab HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n8100", 400},
 		{"GET /lab?frames=8100 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n8100", 400},
 		{"PUT /lab HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n8100", 405},
 	} {
@@ -305,26 +310,81 @@ func TestLabBudget(t *testing.T) {
 	}
 }
 
-// TestLabBodyIsPaid: a POST's body is paid from the budget before it is
-// read, and refused with 503 when the budget cannot pay for it.
+// TestLabBodyIsPaid: a POST's body is paid from the budget as its bytes
+// arrive, never for the length it announces: a client that announces
+// 100 KiB, sends 1 KiB and stalls holds about 2 KiB; it ends with 408 when
+// -handshake-timeout passes, and one the budget cannot pay for with 503.
 func TestLabBodyIsPaid(t *testing.T) {
 	s := newServer(config{maxBuffered: 64 << 10, handshakeTimeout: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	nc, peer := net.Pipe()
 	defer nc.Close()
 	defer peer.Close()
+	req := &request{method: "POST", minor: 1, hasBody: true, bodyLength: 100 << 10}
+	charged := &wsConn{}
+	done := make(chan *httpError, 1)
+	go func() {
+		_, he := s.labInput(nc, bufio.NewReader(nc), req, charged)
+		done <- he
+	}()
+	if _, err := peer.Write(make([]byte, 1<<10)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the 1 KiB that arrived to be paid for", func() bool { return s.budget.used.Load() >= 1<<10 })
+	if used := s.budget.used.Load(); used > 2<<10 {
+		t.Fatalf("1 KiB of an announced 100 KiB arrived, and the budget holds %d bytes for it", used)
+	}
+	if he := <-done; he == nil || he.status != 408 {
+		t.Fatalf("a body that stalls: %v, want 408", he)
+	}
+	s.budget.give(charged, int(charged.held.Load()), false)
+
 	body := make([]byte, 40<<10)
-	req := &request{method: "POST", hasBody: true, bodyLength: int64(len(body))}
-	in, charged, he := s.labInput(nc, bufio.NewReader(bytes.NewReader(body)), req)
+	req.bodyLength = int64(len(body))
+	in, he := s.labInput(nc, bufio.NewReader(bytes.NewReader(body)), req, charged)
 	if he != nil || len(in) != len(body) {
 		t.Fatalf("%v, %d bytes", he, len(in))
 	}
-	if used := s.budget.used.Load(); used != int64(len(body)) {
-		t.Fatalf("the budget holds %d bytes while the body is read, want %d", used, len(body))
+	if used := s.budget.used.Load(); used < int64(len(body)) {
+		t.Fatalf("the budget holds %d bytes for a body of %d", used, len(body))
 	}
-	s.budget.give(charged, len(body), false)
+	s.budget.give(charged, int(charged.held.Load()), false)
 	req.bodyLength = 100 << 10
-	if _, _, he := s.labInput(nc, bufio.NewReader(bytes.NewReader(make([]byte, 100<<10))), req); he == nil || he.status != 503 {
+	if _, he := s.labInput(nc, bufio.NewReader(bytes.NewReader(make([]byte, 100<<10))), req, charged); he == nil || he.status != 503 {
 		t.Fatalf("a body past the budget: %v, want 503", he)
+	}
+}
+
+// TestLabAnswerIsPaid: the answer is paid from the budget until it has
+// been written (release), the body and the run's buffers no longer, and
+// nothing is held after; a run the budget cannot pay for is told when to
+// come back (Retry-After), as a full server tells a connection.
+func TestLabAnswerIsPaid(t *testing.T) {
+	s := newServer(config{maxBuffered: 1 << 20, maxMessage: 1 << 20, handshakeTimeout: time.Second, lab: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc, peer := net.Pipe()
+	defer nc.Close()
+	defer peer.Close()
+	in := labFrames(wstest.Frame{Fin: true, Opcode: 2, Payload: make([]byte, 8<<10)})
+	req := &request{method: "POST", minor: 1, hasBody: true, bodyLength: int64(len(in))}
+	resp, release, err := s.serveLab(nc, bufio.NewReader(bytes.NewReader(in)), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used := s.budget.used.Load(); used != int64(len(resp)) {
+		t.Fatalf("the budget holds %d bytes while an answer of %d waits to be written", used, len(resp))
+	}
+	release()
+	if used := s.budget.used.Load(); used != 0 {
+		t.Fatalf("%d bytes still held after the answer was written", used)
+	}
+
+	addr, _ := startServer(t, func(c *config) { c.maxBuffered = 64 << 10 })
+	r, err := http.Post("http://"+addr+"/lab", "text/plain", bytes.NewReader(labFrames(wstest.Frame{Fin: true, Opcode: 2, Payload: make([]byte, 100<<10)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 503 || r.Header.Get("Retry-After") == "" || r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("a run past the budget: %d, Retry-After %q, Access-Control-Allow-Origin %q", r.StatusCode, r.Header.Get("Retry-After"), r.Header.Get("Access-Control-Allow-Origin"))
 	}
 }
 

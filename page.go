@@ -93,7 +93,9 @@ func (s *server) servePlain(nc net.Conn, br *bufio.Reader, req *request, tr *tra
 	case he != nil:
 		err = he
 	case isLab:
-		resp, err = s.serveLab(nc, br, req) // lab.go
+		var paid func()
+		resp, paid, err = s.serveLab(nc, br, req) // lab.go
+		defer paid()                              // the answer stays paid for until it is written
 	case path == "/clock/stats" || path == "/clock/drop":
 		resp, err = s.serveStats(req, path)
 	case path == "/inspect" && s.cfg.inspect: // inspect.go
