@@ -31,7 +31,8 @@ func (p *proxyList) String() string {
 }
 
 // Set reads a comma-separated list of addresses (127.0.0.1, ::1) and
-// networks (10.0.0.0/8).
+// networks (10.0.0.0/8). An IPv4 address written as IPv6 (::ffff:127.0.0.1)
+// is kept as the IPv4 one, which is how trusts compares a peer's.
 func (p *proxyList) Set(s string) error {
 	*p = nil
 	for _, part := range strings.Split(s, ",") {
@@ -45,7 +46,16 @@ func (p *proxyList) Set(s string) error {
 			if aerr != nil {
 				return errors.New("want addresses or networks, like 127.0.0.1 or 10.0.0.0/8, comma-separated: " + part + " is neither")
 			}
+			if a.Zone() != "" {
+				return errors.New("an address with a zone (" + part + ") names no proxy here: leave the zone out")
+			}
 			n = netip.PrefixFrom(a, a.BitLen())
+		}
+		if n.Addr().Is4In6() {
+			if n.Bits() < 96 {
+				return errors.New(part + " covers IPv4-mapped addresses only in part: name the IPv4 network itself")
+			}
+			n = netip.PrefixFrom(n.Addr().Unmap(), n.Bits()-96)
 		}
 		*p = append(*p, n.Masked())
 	}
@@ -54,7 +64,7 @@ func (p *proxyList) Set(s string) error {
 
 // trusts says whether a is a trusted proxy's address.
 func (p proxyList) trusts(a netip.Addr) bool {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("") // a link-local peer's zone names our interface, not the peer
 	for _, n := range p {
 		if n.Contains(a) {
 			return true
@@ -83,7 +93,7 @@ func (s *server) clientAddr(nc net.Conn, req *request, remote string, tr *tracer
 		client = a.String()
 	}
 	if err := s.countClient(nc, client); err != nil { // admit.go
-		return remote, err
+		return client, err // the log names the client refused, not its proxy
 	}
 	tr.via(client, remote) // trace.go
 	return client, nil
@@ -111,7 +121,7 @@ func (p proxyList) forwardedClient(req *request) (netip.Addr, bool) {
 			return netip.Addr{}, false
 		}
 		if !p.trusts(a) || i == 0 {
-			return a.Unmap(), true
+			return a.Unmap().WithZone(""), true // another host's zone means nothing here
 		}
 	}
 	return netip.Addr{}, false

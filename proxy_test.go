@@ -34,6 +34,7 @@ func TestForwardedClient(t *testing.T) {
 		{"unknown", "", ""},
 		{"", "for=_hidden", ""},
 		{"_junk, 203.0.113.7", "", "203.0.113.7"}, // the junk is left of the client: never read
+		{"fe80::1%eth0", "", "fe80::1"},           // another host's zone names none of ours
 	} {
 		a, ok := trusted.forwardedClient(&request{forwardFor: tt.xff, forwarded: tt.fwd})
 		got := ""
@@ -47,10 +48,16 @@ func TestForwardedClient(t *testing.T) {
 	if !trusted.trustsIP("::ffff:127.0.0.1") || trusted.trustsIP("127.0.0.2") || (proxyList{}).trustsIP("127.0.0.1") {
 		t.Error("trustsIP: wrong for a mapped address, an untrusted one, or an empty list")
 	}
-	for _, bad := range []string{"localhost", "10.0.0.0/33", "1.2.3"} {
-		if err := new(proxyList).Set(bad); err == nil || !strings.Contains(err.Error(), "neither") {
-			t.Errorf("-trust-proxy %q: %v, want an error", bad, err)
+	for bad, why := range map[string]string{"localhost": "neither", "10.0.0.0/33": "neither", "1.2.3": "neither",
+		"fe80::1%eth0": "zone", "::ffff:0:0/95": "only in part"} {
+		if err := new(proxyList).Set(bad); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("-trust-proxy %q: %v, want an error saying %q", bad, err, why)
 		}
+	}
+	// An IPv4 address written as IPv6 trusts that IPv4 address, as a peer's is compared.
+	var mapped proxyList
+	if err := mapped.Set("::ffff:127.0.0.1, ::ffff:10.0.0.0/104"); err != nil || !mapped.trustsIP("127.0.0.1") || !mapped.trustsIP("10.1.2.3") || mapped.trustsIP("127.0.0.2") {
+		t.Errorf("-trust-proxy ::ffff:127.0.0.1, ::ffff:10.0.0.0/104: %v, list %v", err, mapped.String())
 	}
 }
 
@@ -88,7 +95,8 @@ func TestTrustProxyOverLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.NC.Close()
-	awaitLog(t, logs.String, "msg=open remote=203.0.113.7 ", "msg=open remote=203.0.113.8 ", "msg=open remote="+c.NC.LocalAddr().String()+" ")
+	awaitLog(t, logs.String, "msg=open remote=203.0.113.7 ", "msg=open remote=203.0.113.8 ", "msg=open remote="+c.NC.LocalAddr().String()+" ",
+		"msg=refused remote=203.0.113.7 ") // the client refused, not its proxy
 	if strings.Contains(logs.String(), "203.0.113.9") {
 		t.Fatalf("an untrusted client's X-Forwarded-For was believed:\n%s", logs.String())
 	}
