@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -248,6 +249,27 @@ func TestHasToken(t *testing.T) {
 		if got := hasToken(tt.list, tt.token); got != tt.want {
 			t.Errorf("hasToken(%q, %q) = %v", tt.list, tt.token, got)
 		}
+	}
+}
+
+// TestRepeatedListHeaders: a repeated list header is joined with ", "
+// (RFC 9110 §5.3), and a head of many repeats costs memory in proportion
+// to its size, not to its square, whatever -max-header-bytes allows.
+func TestRepeatedListHeaders(t *testing.T) {
+	head := "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: Upgrade\r\n" +
+		strings.Repeat("X-Forwarded-For: 203.0.113.7\r\n", 10000) + "\r\n"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	req, err := readRequest(bufio.NewReader(strings.NewReader(head)), len(head))
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.connection != "keep-alive, Upgrade" || len(req.forwardFor) != 10000*len("203.0.113.7, ")-2 {
+		t.Fatalf("Connection %q, X-Forwarded-For of %d bytes", req.connection, len(req.forwardFor))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16*uint64(len(head)) {
+		t.Fatalf("a head of %d bytes cost %d bytes of allocation", len(head), got)
 	}
 }
 
