@@ -22,9 +22,10 @@ const (
 	closing
 )
 
-// admit counts a new connection against -max-conns and -max-conns-per-ip,
-// every accepted one, whatever it goes on to ask for, and tracks it if
-// there is room. An admitted connection's goroutine is counted in s.wg
+// admit counts a new connection against -max-conns, every accepted one,
+// whatever it goes on to ask for, and against -max-conns-per-ip under its
+// peer's address unless that is a trusted proxy's (countClient counts
+// those under the client's), and tracks it if there is room. An admitted connection's goroutine is counted in s.wg
 // here, under the lock that shutdown takes to set closing, so that the
 // shutdown's Wait cannot begin between the admission and the count.
 func (s *server) admit(nc net.Conn) admission {

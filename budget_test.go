@@ -15,7 +15,7 @@ import (
 	"testing"
 )
 
-// wellBehaved checks that a client sending 16 B, 20 KB and 1 MiB text
+// wellBehaved checks that a client sending 16 B, 20 KiB and 1 MiB text
 // messages gets each echoed whole: never a 1013.
 func wellBehaved(t *testing.T, addr string) {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"wsecho/internal/wstest"
 )
@@ -85,8 +87,10 @@ func frames(fs ...testFrame) []byte {
 
 // readServerFrame reads one frame the server sent and checks what RFC 6455
 // asks of every server frame (wstest.ReadHeader: unmasked, RSV 0, shortest
-// length encoding, control payload at most 125 bytes), and that it is
-// unfragmented, as this server never fragments.
+// length encoding, control payload at most 125 bytes), that it is
+// unfragmented, as this server never fragments, that its text is UTF-8
+// (§8.1; a compressed one is checked by whoever inflates it), and that a
+// Close carries no payload or a code valid on the wire (§5.5.1, §7.4).
 func readServerFrame(r io.Reader) (testFrame, error) { return readServerFrameExt(r, false) }
 
 // readServerFrameExt is readServerFrame for a connection where an extension
@@ -96,14 +100,21 @@ func readServerFrameExt(r io.Reader, rsv1 bool) (testFrame, error) {
 	if err != nil {
 		return testFrame{}, err
 	}
-	if !f.Fin {
-		return testFrame{}, fmt.Errorf("server frame %#x without FIN: this server never fragments", f.Opcode)
+	switch {
+	case !f.Fin || f.Opcode == 0:
+		return testFrame{}, fmt.Errorf("server frame %#x, FIN %v: this server never fragments", f.Opcode, f.Fin)
+	case f.Opcode == 1 && f.RSV == 0 && !utf8.Valid(f.Payload):
+		return testFrame{}, fmt.Errorf("server text frame is not UTF-8: % x", f.Payload[:min(len(f.Payload), 32)])
+	case f.Opcode == 8 && len(f.Payload) == 1:
+		return testFrame{}, errors.New("server Close with a 1-byte payload")
+	case f.Opcode == 8 && len(f.Payload) >= 2 && !closeCode(binary.BigEndian.Uint16(f.Payload)).validOnWire():
+		return testFrame{}, fmt.Errorf("server Close with code %d, not valid on the wire", binary.BigEndian.Uint16(f.Payload))
 	}
 	return testFrame{fin: f.Fin, rsv: f.RSV, opcode: f.Opcode, payload: f.Payload}, nil
 }
 
 // parseServerFrames reads every frame in out, failing the test on a frame
-// the server should never send.
+// that breaks readServerFrame's rules, or one after the server's Close.
 func parseServerFrames(t testing.TB, out []byte) []testFrame {
 	t.Helper()
 	r := bytes.NewReader(out)
@@ -112,6 +123,9 @@ func parseServerFrames(t testing.TB, out []byte) []testFrame {
 		f, err := readServerFrame(r)
 		if err != nil {
 			t.Fatalf("server output frame %d: %v (output % x)", len(fs), err, out[:min(len(out), 64)])
+		}
+		if len(fs) > 0 && fs[len(fs)-1].opcode == 8 {
+			t.Fatalf("server output frame %d follows its Close (§5.5.1)", len(fs))
 		}
 		fs = append(fs, f)
 	}

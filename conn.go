@@ -86,8 +86,9 @@ func (c *wsConn) serve() error {
 
 // readFrames is the loop of article 3.4.3, socket.on("data", ...), made to
 // read frames, not reads: read a header, then a control frame or a data
-// frame's payload, and echo each complete message, until the closing
-// handshake (nil) or an error. Between messages, one call does what a
+// frame's payload, and echo each message once it is complete (a large
+// binary frame as it arrives, stream.go), until the closing handshake
+// (nil) or an error. Between messages, one call does what a
 // quiet connection needs (idle.go).
 func (c *wsConn) readFrames() error {
 	h := &c.hdr

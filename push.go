@@ -48,8 +48,9 @@ func (realClock) afterFunc(d time.Duration, f func()) func() bool { return time.
 var pushTime clock = realClock{}
 
 // clockText is the time, in one fixed format for every technique. It is
-// not the article's toLocaleString(), whose format depends on the
-// browser's language (zh-CN gives "2019/3/23 17:45:51").
+// not the article's toLocaleString(), which its Node server calls, and
+// whose format depends on that server's locale (zh-CN gives
+// "2019/3/23 17:45:51").
 func clockText(t time.Time) string { return t.Format("2006-01-02 15:04:05") }
 
 // pushHeaders are common to the four clocks: no caching (each answer is

@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// TestStreamedEchoAllocatesLittle: a binary message far larger than any
-// piece buffer is echoed through one piece buffer, not assembled.
+// TestStreamedEchoAllocatesLittle: a binary message far larger than the
+// largest piece buffer is echoed through one piece buffer at a time, not
+// assembled: echoing 16 MiB allocates under 1 MiB.
 func TestStreamedEchoAllocatesLittle(t *testing.T) {
 	msg := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 16<<20/7)
 	in := frames(binaryMsg(msg))
@@ -53,8 +54,10 @@ func (w *writeCounter) Write(p []byte) (int, error) { w.writes++; return w.Buffe
 // a read (the conformance suite's case 9.6.1 sends it in such small chops)
 // is echoed in pieces of at least streamMinPiece, not in a write per read:
 // thousands of small writes would cost the server and the client a system
-// call and a TCP segment each. Only the first two pieces are smaller: the piece buffer
-// starts at the smallest class and moves up as the bytes arrive (stream.go).
+// call and a TCP segment each. Only the first two pieces and the last are
+// smaller: the piece buffer starts at the smallest class and moves up as the
+// bytes arrive, and the last is what is left of the frame (stream.go). The
+// test bounds the number of writes.
 func TestStreamedEchoWritesLargePieces(t *testing.T) {
 	msg := bytes.Repeat([]byte{3, 1, 4, 1, 5, 9, 2, 6}, 1<<20/8)
 	in := smallReads{bytes.NewReader(frames(binaryMsg(msg))), 64}
