@@ -79,7 +79,8 @@ type deflater struct {
 }
 
 // newDeflater starts a connection's state for what was agreed; nil: no
-// extension, and every deflater method does nothing on a nil one.
+// extension. deflates and end do nothing on a nil one, so the connection
+// may call them either way; the others run only once one was agreed.
 func newDeflater(p *deflateParams) *deflater {
 	if p == nil {
 		return nil

@@ -47,8 +47,9 @@ var (
 	rfc64KHeader     = hexBytes("82 7F 00 00 00 00 00 01 00 00")
 )
 
-// maskedFrom turns one of the RFC's unmasked client examples into the masked
-// frame a client actually sends, with the RFC's key 37 fa 21 3d.
+// maskedFrom turns one of the RFC's unmasked examples (§5.7; as they stand
+// only a server may send them) into the masked frame a client sends with
+// the same content, with the key of the RFC's masked examples, 37 fa 21 3d.
 func maskedFrom(unmasked []byte) []byte {
 	hl := 2
 	switch unmasked[1] & 0x7F {

@@ -120,8 +120,11 @@ func (k *connReader) Read(p []byte) (int, error) {
 
 // arrived notes that bytes came at now. The deadline moves only when it
 // has grown a quarter stale, or when a message's clock ends before it, so
-// most reads, and most messages, cost no timer update; an early expiry is
-// harmless: quiet sees that the client has not been quiet long enough.
+// most reads cost no timer update, and so do most messages while
+// -message-timeout is at least the step (as with the defaults; a shorter
+// one may move the deadline once a message). An early
+// expiry is harmless: quiet sees that the client has not been quiet long
+// enough.
 func (k *connReader) arrived(now time.Time) {
 	k.last = now
 	step := k.step()

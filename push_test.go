@@ -47,8 +47,8 @@ func checkPushHeaders(t *testing.T, resp *http.Response, contentType string) {
 }
 
 // testClock is the clock the tests' servers run on (pushTime). It is the
-// real one until a test calls fakeTime, which stops it at a time the test
-// chooses; from then on, until that test ends, it moves only when the test
+// real one until a test calls fakeTime, which stops it at fakeStart; from
+// then on, until that test ends, it moves only when the test
 // moves it (tick), so that a wait of seconds takes none and every time the
 // server sends is known.
 type testClock struct {

@@ -89,7 +89,8 @@ func sockoptSummary(handshakeTimeout time.Duration) string {
 }
 
 // openFileLimit is the process's open-file limit (RLIMIT_NOFILE): each
-// connection is one file. Go raises the soft limit to the hard one at start.
+// connection is one file. At start Go raises the soft limit to one below
+// the hard one, if it was lower (syscall/rlimit.go).
 func openFileLimit() int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
