@@ -119,7 +119,7 @@ func (s *server) labInput(nc net.Conn, br *bufio.Reader, req *request, charged *
 		_, query, _ := strings.Cut(req.target, "?")
 		v, err := url.ParseQuery(query)
 		if err != nil {
-			return nil, badRequest("the query is not a URL query (RFC 3986 §3.4, with & between parameters): " + err.Error())
+			return nil, badRequest("the query is not name=value pairs joined by &: " + err.Error())
 		}
 		return labHex(v.Get("frames"))
 	}

@@ -228,7 +228,7 @@ func TestLabRefusals(t *testing.T) {
 		{"odd", "818", 400, "odd number"},
 		{"not hex", "81zz", 400, `'z' is not a hex digit`},
 		{"not hex, not ASCII", "81%ff0", 400, `the byte 0xff is not a hex digit`},
-		{"not a query", "81;85", 400, "not a URL query"},
+		{"not a query", "81;85", 400, "not name=value pairs"},
 		{"none", "", 400, "no bytes"},
 		{"too many frames", strings.Repeat("8980"+"37fa213d", labMaxFrames+1), 400, "at most 50"},
 	} {
