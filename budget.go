@@ -24,8 +24,10 @@ package main
 //     even that is spent, a connection within its share that needs more
 //     evicts the largest holder over its share, which is closed with 1013.
 //     A client with a message of a few MiB is then echoed while a few
-//     others fill the budget with messages they never finish: theirs are
-//     the ones closed with 1013.
+//     others fill the budget with messages of a MiB or more
+//     (bigHolding) they never finish: theirs are the ones closed with
+//     1013. Many holding less each are not evicted: they fill the budget
+//     by their number, and -message-timeout ends them.
 
 import (
 	"runtime/debug"
