@@ -63,9 +63,9 @@ type budget struct {
 // the limit, or c's fair share of the reserve (the rules above). When only
 // the limit stands in the way of a connection within its fair share, the
 // largest holder over its share is evicted for it (evictFor). A nil budget
-// (in tests) has no limit.
+// (in tests) has no limit; taking nothing changes nothing.
 func (b *budget) take(c *wsConn, n int) bool {
-	if b == nil {
+	if b == nil || n == 0 {
 		return true
 	}
 	held := c.held.Load()
@@ -101,7 +101,7 @@ func (b *budget) take(c *wsConn, n int) bool {
 // dropped, the memory goes back to the operating system soon, not minutes
 // later as the runtime's scavenger would return it.
 func (b *budget) give(c *wsConn, n int, large bool) {
-	if b == nil {
+	if b == nil || n == 0 { // a connection that held nothing is no holder to count out
 		return
 	}
 	now := c.held.Add(-int64(n))

@@ -305,8 +305,8 @@ func TestLabBudget(t *testing.T) {
 			t.Fatalf("a run within the budget: close %+v, %d frames out", r.Close, len(r.Out))
 		}
 	}
-	if used := srv.budget.used.Load(); used != 0 {
-		t.Fatalf("%d bytes of the budget still held after the runs", used)
+	if used, holders := srv.budget.used.Load(), srv.budget.holders.Load(); used != 0 || holders != 0 {
+		t.Fatalf("%d bytes of the budget still held after the runs, by %d holders", used, holders)
 	}
 }
 
