@@ -132,30 +132,37 @@ const bigHolding = 1 << 20
 // evictFor makes room for c, which is within its fair share, by evicting
 // the largest holder over its fair share: that connection is closed with
 // 1013 (evict), and c may go past the limit meanwhile, by less than the
-// evicted connection is about to give back. false: no holder is over its
-// share, and c is refused.
+// evicted connections are about to give back. Holders evicted before and
+// not yet ended count as room on its way: c is let in if what they still
+// hold covers it. false: neither, and c is refused.
 func (b *budget) evictFor(c *wsConn) bool {
 	fair := b.limit / max(b.holders.Load(), 1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var victim *wsConn
+	var leaving int64 // held by holders evicted already
 	for x := range b.big {
-		if x != c && !x.evicted.Load() && x.held.Load() > fair && (victim == nil || x.held.Load() > victim.held.Load()) {
+		switch {
+		case x.evicted.Load():
+			leaving += x.held.Load()
+		case x != c && x.held.Load() > fair && (victim == nil || x.held.Load() > victim.held.Load()):
 			victim = x
 		}
 	}
 	if victim == nil {
-		return false
+		return b.used.Load()-leaving <= b.limit
 	}
 	victim.evict()
 	return true
 }
 
-// evict marks c to be closed with 1013 and wakes its reader, wherever it
-// waits: its next read fails at once (keepalive.go:quiet), and the buffers
-// it holds go back as the connection ends.
+// evict marks c to be closed with 1013 and stops it wherever it is: a
+// read or an inflation (deflate.go:inflate) fails at once, a write to a
+// client that does not read within haltGrace (write.go:halt), and the
+// buffers it holds go back as the connection ends.
 func (c *wsConn) evict() {
 	c.evicted.Store(true)
+	c.out.halt()
 	if c.out.nc != nil {
 		c.out.nc.SetReadDeadline(time.Now())
 	}

@@ -10,9 +10,11 @@ package main
 import (
 	"bytes"
 	"compress/flate"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // wellBehaved checks that a client sending 16 B, 20 KiB and 1 MiB text
@@ -120,6 +122,46 @@ func TestBudgetEvictsLargestHolder(t *testing.T) {
 	}
 	wellBehaved(t, addr)
 	holders[0].expectClose(1013)
+}
+
+// TestBudgetEvictsNonReader: the largest holder is evicted while the echo
+// of its message waits for a client that does not read: its write fails at
+// once (write.go:halt), not at -write-timeout, and its buffer goes back,
+// while the client that needed the room is echoed.
+func TestBudgetEvictsNonReader(t *testing.T) {
+	addr, srv := startServer(t, func(c *config) { c.maxBuffered = 24 << 20; c.writeTimeout = time.Minute })
+	a := dial(t, addr)
+	if tc, ok := a.nc.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4 << 10) // the echo's write blocks soon: a reads nothing
+	}
+	a.send(testFrame{fin: true, opcode: 1, payload: bytes.Repeat([]byte("a"), 14<<20)})
+	waitBlockedIn(t, "frameWriter", 1)
+	b := dial(t, addr)
+	msg := bytes.Repeat([]byte("b"), 7<<20) // its last buffer takes the budget past the limit, within b's fair share
+	b.send(testFrame{fin: true, opcode: 1, payload: msg})
+	if f := b.read(); f.opcode != 1 || !bytes.Equal(f.payload, msg) {
+		t.Fatalf("the message that needed the room: opcode %#x, %d bytes (close code %d)", f.opcode, len(f.payload), closeCodeOf(f))
+	}
+	waitFor(t, "the evicted non-reader to give its buffer back", func() bool { return srv.budget.used.Load() < 14<<20 })
+}
+
+// TestBudgetCountsEvictedAsLeaving: a holder evicted but not yet ended
+// still holds its bytes; until it gives them back they are room on its
+// way, so a connection within its fair share is let in meanwhile, not
+// refused for want of a second victim.
+func TestBudgetCountsEvictedAsLeaving(t *testing.T) {
+	b := &budget{limit: 16 << 20}
+	victim, asker := &wsConn{}, &wsConn{}
+	if !b.take(victim, 12<<20) {
+		t.Fatal("12 MiB of 16 refused")
+	}
+	victim.evict()
+	if !b.take(asker, 5<<20) {
+		t.Fatalf("5 MiB within its share refused while the evicted holder's 12 MiB are on their way back")
+	}
+	if b.take(&wsConn{}, 8<<20) {
+		t.Fatal("8 MiB more let in: past the limit by more than the evicted holder gives back")
+	}
 }
 
 // TestDeflateCompressorsApart: connections that keep the server's

@@ -155,6 +155,9 @@ func (c *wsConn) inflate() (err error) {
 	}
 	c.msg = c.msg[:msgHeadroom]
 	for {
+		if c.evicted.Load() { // the budget needs what this message holds (budget.go:evict)
+			return errBudget
+		}
 		end := min(cap(c.msg), limit) // the buffer is rounded up to a class; the limit is not
 		if len(c.msg) == end {        // full: one byte more says whether the message goes on
 			n, err := fr.Read(d.probe[:])

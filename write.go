@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,6 +42,8 @@ type frameWriter struct {
 	sentReason string    // and its reason
 
 	held *[]byte // echoes held back to leave with the next write (batch.go); nil: none
+
+	haltBy atomic.Int64 // the budget evicted the connection: no write may last past this (halt; Unix nanoseconds, 0: not halted)
 }
 
 // errCloseSent reports a write refused because a Close frame already went out.
@@ -118,32 +121,57 @@ func (c *wsConn) messageBegins() {
 // reader is told apart from one that does not read at all.
 const maxWriteChunk = 1 << 20
 
-// write writes p to the connection under the write deadline.
-func (o *frameWriter) write(p []byte) error {
+// write writes p to the connection under the write deadline. A write the
+// budget's eviction cut short (halt) fails with errBudget, the reason the
+// connection ends.
+func (o *frameWriter) write(p []byte) (err error) {
 	if o.nc == nil || o.timeout == 0 {
-		_, err := o.w.Write(p)
-		return err
-	}
-	for len(p) > 0 {
-		o.arm()
-		n := min(len(p), maxWriteChunk)
-		if _, err := o.w.Write(p[:n]); err != nil {
-			return err
+		_, err = o.w.Write(p)
+	} else {
+		for len(p) > 0 && err == nil {
+			o.arm()
+			n := min(len(p), maxWriteChunk)
+			_, err = o.w.Write(p[:n])
+			p = p[n:]
 		}
-		p = p[n:]
 	}
-	return nil
+	if err != nil && o.haltBy.Load() != 0 {
+		return errBudget
+	}
+	return err
 }
 
 // arm gives the next write a deadline of the write timeout from now,
 // refreshed lazily, only once it is a quarter stale, so that most writes
-// cost no timer update. At shutdown the deadline stays the shutdown's.
+// cost no timer update. At shutdown the deadline stays the shutdown's;
+// once halted, halt's.
 func (o *frameWriter) arm() {
 	now := time.Now()
 	if !o.goingAway && o.deadline.Sub(now) < o.timeout*3/4 {
 		o.setDeadline(now.Add(o.timeout))
+		if by := o.haltBy.Load(); by != 0 { // halt may have set its deadline just before this one
+			o.setDeadline(time.Unix(0, by))
+		}
 	}
 }
+
+// halt gives every write, the one blocked now included, haltGrace at
+// most: the budget has evicted the connection (budget.go:evict), and what
+// it holds must go back though its client does not read. It runs outside
+// the write lock, which a blocked write holds; haltBy is set before the
+// deadline, so arm, reading it after setting its own, cannot undo it.
+func (o *frameWriter) halt() {
+	by := time.Now().Add(haltGrace)
+	o.haltBy.Store(by.UnixNano())
+	if o.nc != nil {
+		o.nc.SetWriteDeadline(by)
+	}
+}
+
+// haltGrace is how long an evicted connection may still write: its Close
+// 1013 reaches a client that reads at once, and a client that does not
+// read is cut off after it, not after -write-timeout.
+const haltGrace = time.Second
 
 // setDeadline sets the write deadline to at.
 func (o *frameWriter) setDeadline(at time.Time) {
