@@ -157,9 +157,39 @@ func (x *inspection) signal() {
 	}
 }
 
-// queueLimit is how many bytes the queue may hold now (x.mu held). A
-// queue that grew while a stream read it keeps its events if the stream
-// leaves; it takes no more until it is under the smaller bound.
+// streamLeft ends the stream's claim on x. A queue that grew past
+// inspectEarlyBytes while the stream read it (a stream that stopped
+// reading, then died) is not kept for the rest of the connection's life:
+// its events are counted as dropped, so that a stream that comes back for
+// the token says how many it missed.
+func (x *inspection) streamLeft() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.streaming = false
+	if cap(x.queue) > inspectEarlyBytes {
+		x.dropped += queuedEvents(x.queue)
+		x.queue = nil
+	}
+}
+
+// queuedEvents counts the events in a queue, a dropped note as the
+// events it stands for. Each event ends with the one blank line: its data
+// is JSON, whose newlines are escaped.
+func queuedEvents(q []byte) int {
+	n := 0
+	for block := range strings.SplitSeq(strings.TrimSuffix(string(q), "\n\n"), "\n\n") {
+		if v, ok := strings.CutPrefix(block, "event: dropped\ndata: "); ok {
+			k, _ := strconv.Atoi(v)
+			n += k
+		} else if block != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// queueLimit is how many bytes the queue may hold now (x.mu held): the
+// larger bound only while a stream reads it (streamLeft).
 func (x *inspection) queueLimit() int {
 	if x.streaming {
 		return inspectQueueBytes
@@ -233,9 +263,7 @@ func (s *server) openInspect(req *request) (*inspection, *httpError) {
 // fills the queue again meanwhile, and waits for nothing.
 func (s *server) serveInspect(p *pushConn, req *request, x *inspection) error {
 	defer func() {
-		x.mu.Lock()
-		x.streaming = false
-		x.mu.Unlock()
+		x.streamLeft()
 		s.inspector.forget(x)
 	}()
 	if err := p.write(streamHead(req, "text/event-stream; charset=utf-8")); err != nil || req.method == "HEAD" {

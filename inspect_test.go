@@ -344,23 +344,7 @@ func TestInspectStalledStreamBounded(t *testing.T) {
 	})
 	x := inspectionOf(srv, testToken)
 	c := dialPath(t, addr, "/?inspect="+testToken)
-	pings := 0
-	for {
-		c.send(ping(pingPayload))
-		c.read()
-		pings++
-		queued, capacity, _, dropped := queueState(x)
-		if queued > inspectQueueBytes || capacity > inspectQueueBytes {
-			t.Fatalf("after %d pings, %d bytes queued in %d; want at most %d", pings, queued, capacity, inspectQueueBytes)
-		}
-		if dropped > 0 {
-			break
-		}
-		if pings == 100000 {
-			t.Fatal("100,000 pings and the stalled stream's queue has dropped nothing")
-		}
-	}
-	t.Logf("the queue dropped its first event after %d pings", pings)
+	pings := fillQueue(t, c, x)
 	c.send(closeFrame(1000, ""))
 	c.expectCloseReply(1000)
 	made := 1 + 2*pings + 2 + 1 // the handshake, pings and pongs, the two Close frames, the close event
@@ -382,6 +366,58 @@ func TestInspectStalledStreamBounded(t *testing.T) {
 	if notes == 0 || shown+dropped != made || last != "close" {
 		t.Fatalf("the stream carried %d events and %d notes of %d dropped, ending with %q; want notes, %d in all, the close last",
 			shown, notes, dropped, last, made)
+	}
+}
+
+// fillQueue pings over c until x's queue, which a stalled stream no longer
+// empties, drops an event, never holding more than inspectQueueBytes; it
+// returns the number of pings.
+func fillQueue(t *testing.T, c *testClient, x *inspection) int {
+	t.Helper()
+	for pings := 1; pings <= 100000; pings++ {
+		c.send(ping(pingPayload))
+		c.read()
+		queued, capacity, _, dropped := queueState(x)
+		if queued > inspectQueueBytes || capacity > inspectQueueBytes {
+			t.Fatalf("after %d pings, %d bytes queued in %d; want at most %d", pings, queued, capacity, inspectQueueBytes)
+		}
+		if dropped > 0 {
+			t.Logf("the queue dropped its first event after %d pings", pings)
+			return pings
+		}
+	}
+	t.Fatal("100,000 pings and the stalled stream's queue has dropped nothing")
+	return 0
+}
+
+// TestInspectQueueTrimmedWhenStreamLeaves: a stream that stopped reading
+// and then went away leaves no queue of inspectQueueBytes behind for the
+// rest of its connection's life (streamLeft): the queue goes back to the
+// bound of a token no stream reads, and its events count as dropped, the
+// ones a note stands for as that many, so that a stream that comes back
+// for the token is told how many it missed.
+func TestInspectQueueTrimmedWhenStreamLeaves(t *testing.T) {
+	x := &inspection{wake: make(chan struct{}, 1), streaming: true}
+	e := []byte("event: frame\ndata: {\"dir\":\"in\",\"reason\":\"a\\n\\nb\"}\n\n") // a blank line escaped in its JSON
+	for {
+		if x.push(e, 0); x.dropped > 0 {
+			break
+		}
+	}
+	x.push(e, 0) // dropped again: the next event that fits goes after a note
+	x.mu.Lock()
+	x.queue = x.queue[:len(x.queue)-4*len(e)] // room for the note and one event
+	x.mu.Unlock()
+	x.push(e, 0)
+	queued, capacity, events, dropped := queueState(x)
+	if capacity <= inspectEarlyBytes || !strings.Contains(queuedText(x), "event: dropped") {
+		t.Fatalf("the stream's queue: %d bytes in %d, no note; want it past %d with a note", queued, capacity, inspectEarlyBytes)
+	}
+	x.streamLeft()
+	_, capacityAfter, _, droppedAfter := queueState(x)
+	if capacityAfter > inspectEarlyBytes || droppedAfter != events+dropped {
+		t.Fatalf("after the stream left: capacity %d, %d dropped; want at most %d, and the %d events queued and the %d dropped before",
+			capacityAfter, droppedAfter, inspectEarlyBytes, events, dropped)
 	}
 }
 
