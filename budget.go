@@ -68,6 +68,9 @@ func (b *budget) take(c *wsConn, n int) bool {
 	if b == nil || n == 0 {
 		return true
 	}
+	if c.evicted.Load() { // on its way out: what it holds already counts as room for others (evictFor)
+		return false
+	}
 	held := c.held.Load()
 	var holders int64
 	if held == 0 {
@@ -131,7 +134,7 @@ const bigHolding = 1 << 20
 
 // evictFor makes room for c, which is within its fair share, by evicting
 // the largest holder over its fair share: that connection is closed with
-// 1013 (evict), and c may go past the limit meanwhile, by less than the
+// 1013 (evict), and c may go past the limit meanwhile, by no more than the
 // evicted connections are about to give back. Holders evicted before and
 // not yet ended count as room on its way: c is let in if what they still
 // hold covers it. false: neither, and c is refused.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -146,9 +147,10 @@ func TestBudgetEvictsNonReader(t *testing.T) {
 }
 
 // TestBudgetCountsEvictedAsLeaving: a holder evicted but not yet ended
-// still holds its bytes; until it gives them back they are room on its
-// way, so a connection within its fair share is let in meanwhile, not
-// refused for want of a second victim.
+// still holds its bytes, and takes no more; until it gives them back they
+// are room on its way, so a connection within its fair share is let in
+// meanwhile, not refused for want of a second victim, as long as the
+// others stay within the limit.
 func TestBudgetCountsEvictedAsLeaving(t *testing.T) {
 	b := &budget{limit: 16 << 20}
 	victim, asker := &wsConn{}, &wsConn{}
@@ -159,8 +161,72 @@ func TestBudgetCountsEvictedAsLeaving(t *testing.T) {
 	if !b.take(asker, 5<<20) {
 		t.Fatalf("5 MiB within its share refused while the evicted holder's 12 MiB are on their way back")
 	}
-	if b.take(&wsConn{}, 8<<20) {
-		t.Fatal("8 MiB more let in: past the limit by more than the evicted holder gives back")
+	if b.take(victim, 1) {
+		t.Fatal("an evicted holder took more")
+	}
+
+	// Past the limit by no more than what the evicted hold: with holders
+	// of 900 KiB, too small to evict, each 200 KiB more, within its fair
+	// share, is let in until the rest pass the limit.
+	b = &budget{limit: 4 << 20}
+	victim = &wsConn{}
+	b.take(victim, 1<<20)
+	for range 3 {
+		if !b.take(&wsConn{}, 900<<10) {
+			t.Fatal("900 KiB refused")
+		}
+	}
+	victim.evict()
+	let := 0
+	for b.take(&wsConn{}, 200<<10) {
+		let++
+	}
+	if rest := b.used.Load() - victim.held.Load(); let != 6 || rest > b.limit {
+		t.Fatalf("%d takes of 200 KiB let in, the rest holding %d; want 6, and at most the limit, %d", let, rest, b.limit)
+	}
+}
+
+// deadlineConn records the deadlines set on it, as an evicted
+// connection's reader and writer set them.
+type deadlineConn struct {
+	net.Conn
+	mu          sync.Mutex
+	read, write time.Time
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) { return len(p), nil }
+
+func (d *deadlineConn) SetReadDeadline(t time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.read = t
+	return nil
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.write = t
+	return nil
+}
+
+// TestEvictionDeadlinesStay: the deadlines evict sets are not undone by
+// the connection's own, set just after from its goroutine: a read
+// deadline a quiet spell sets (keepalive.go:setDeadline), or the
+// shutdown's write deadline (close.go:goAway), which keeps halt's.
+func TestEvictionDeadlinesStay(t *testing.T) {
+	nc := &deadlineConn{}
+	ws := &wsConn{out: frameWriter{nc: nc, w: nc, timeout: time.Minute}}
+	k := &connReader{nc: nc, ws: ws, ping: time.Minute}
+	ws.evict()
+	k.setDeadline(time.Now().Add(time.Minute)) // the reader's own, set just after evict's
+	ws.goAway(time.Now().Add(time.Minute))
+	ws.out.arm()
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	if limit := time.Now().Add(haltGrace); nc.read.After(time.Now()) || nc.write.After(limit) {
+		t.Fatalf("after the eviction, read deadline in %v, write deadline in %v; want none later than now and haltGrace",
+			time.Until(nc.read).Round(time.Millisecond), time.Until(nc.write).Round(time.Millisecond))
 	}
 }
 

@@ -49,7 +49,7 @@ type machinery struct {
 	held    atomic.Int64            // the bytes of it this connection holds (read by others: evictFor)
 	evicted atomic.Bool             // the budget closes this connection with 1013 to make room (budget.go:evictFor)
 	trace   *tracer                 // -trace (trace.go); nil when off, and its hooks then do nothing
-	deflate *deflater               // permessage-deflate, if -deflate agreed it (deflate.go); nil: none, and its methods do nothing
+	deflate *deflater               // permessage-deflate, if -deflate agreed it (deflate.go); nil: none (newDeflater says which methods take a nil one)
 	clock   bool                    // /clock/ws: the server pushes the time and echoes nothing (clockws.go)
 	counter *techCounter            // push.html's byte counts for this connection (pushstats.go); nil: none
 }

@@ -166,7 +166,7 @@ func (x *inspection) streamLeft() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.streaming = false
-	if cap(x.queue) > inspectEarlyBytes {
+	if cap(x.queue) > inspectEarlyBytes && !x.connDone { // an ended connection's queue, its close event last, is kept for a stream that comes back
 		x.dropped += queuedEvents(x.queue)
 		x.queue = nil
 	}
@@ -287,7 +287,9 @@ func (s *server) serveInspect(p *pushConn, req *request, x *inspection) error {
 		if n := len(x.queue) + len(note); n > 0 && p.chunked {
 			out = append(strconv.AppendInt(out, int64(n), 16), "\r\n"...)
 		}
+		first := len(out) // the batch's events are out[first:last], between its chunk's framing
 		out = append(append(out, x.queue...), note...)
+		last := len(out)
 		if cap(x.queue) > inspectEarlyBytes { // a burst's queue is not kept for a quiet connection
 			x.queue = nil
 		} else {
@@ -301,6 +303,9 @@ func (s *server) serveInspect(p *pushConn, req *request, x *inspection) error {
 				out = append(out, "\r\n"...)
 			}
 			if err := p.write(out); err != nil {
+				x.mu.Lock()
+				x.dropped += queuedEvents(out[first:last]) // a stream that comes back is told of them
+				x.mu.Unlock()
 				return err
 			}
 			if cap(out) > inspectEarlyBytes { // nor the copy

@@ -91,6 +91,9 @@ func (k *connReader) setDeadline(at time.Time) {
 	}
 	k.deadline = at
 	k.nc.SetReadDeadline(at)
+	if k.ws != nil && k.ws.evicted.Load() { // evict may have set its deadline (now) just before this one
+		k.nc.SetReadDeadline(time.Now())
+	}
 }
 
 // Read reads from the connection, keeping the keepalive's clock.
