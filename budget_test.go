@@ -13,7 +13,6 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -186,44 +185,18 @@ func TestBudgetCountsEvictedAsLeaving(t *testing.T) {
 	}
 }
 
-// deadlineConn records the deadlines set on it, as an evicted
-// connection's reader and writer set them.
-type deadlineConn struct {
-	net.Conn
-	mu          sync.Mutex
-	read, write time.Time
-}
-
-func (d *deadlineConn) Write(p []byte) (int, error) { return len(p), nil }
-
-func (d *deadlineConn) SetReadDeadline(t time.Time) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.read = t
-	return nil
-}
-
-func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.write = t
-	return nil
-}
-
 // TestEvictionDeadlinesStay: the deadlines evict sets are not undone by
 // the connection's own, set just after from its goroutine: a read
 // deadline a quiet spell sets (keepalive.go:setDeadline), or the
 // shutdown's write deadline (close.go:goAway), which keeps halt's.
 func TestEvictionDeadlinesStay(t *testing.T) {
-	nc := &deadlineConn{}
+	nc := &deadlineCounter{}
 	ws := &wsConn{out: frameWriter{nc: nc, w: nc, timeout: time.Minute}}
 	k := &connReader{nc: nc, ws: ws, ping: time.Minute}
 	ws.evict()
 	k.setDeadline(time.Now().Add(time.Minute)) // the reader's own, set just after evict's
 	ws.goAway(time.Now().Add(time.Minute))
 	ws.out.arm()
-	nc.mu.Lock()
-	defer nc.mu.Unlock()
 	if limit := time.Now().Add(haltGrace); nc.read.After(time.Now()) || nc.write.After(limit) {
 		t.Fatalf("after the eviction, read deadline in %v, write deadline in %v; want none later than now and haltGrace",
 			time.Until(nc.read).Round(time.Millisecond), time.Until(nc.write).Round(time.Millisecond))

@@ -187,10 +187,7 @@ func (c *wsConn) fail(err error) {
 func (c *wsConn) goAway(deadline time.Time) {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
-	if by := c.out.haltBy.Load(); by != 0 { // evicted: its writes keep halt's shorter deadline
-		deadline = time.Unix(0, min(by, deadline.UnixNano()))
-	}
-	c.out.setDeadline(deadline)
+	c.out.setDeadline(deadline) // never later than halt's, if the budget evicted it
 	c.out.goingAway = true
 	if !c.out.inMessage {
 		c.writeLocked(goingAwayFrame, false, false)

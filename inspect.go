@@ -24,6 +24,7 @@ package main
 // batch, holds one more copy of it, in its chunk (serveInspect).
 
 import (
+	"bytes"
 	"net/url"
 	"strconv"
 	"strings"
@@ -89,15 +90,22 @@ func validToken(t string) bool {
 
 // queryParam is the value of name in the target's query, or "".
 func queryParam(target, name string) string {
+	v, _ := queryValue(target, name)
+	return v
+}
+
+// queryValue is queryParam that says when the query is malformed, for
+// an answer that can tell why (lab.go).
+func queryValue(target, name string) (string, error) {
 	_, query, ok := strings.Cut(target, "?")
 	if !ok {
-		return ""
+		return "", nil
 	}
 	v, err := url.ParseQuery(query)
 	if err != nil {
-		return ""
+		return "", err
 	}
-	return v.Get(name)
+	return v.Get(name), nil
 }
 
 // get returns the token's inspection, made if new.
@@ -177,11 +185,12 @@ func (x *inspection) streamLeft() {
 // is JSON, whose newlines are escaped.
 func queuedEvents(q []byte) int {
 	n := 0
-	for block := range strings.SplitSeq(strings.TrimSuffix(string(q), "\n\n"), "\n\n") {
-		if v, ok := strings.CutPrefix(block, "event: dropped\ndata: "); ok {
-			k, _ := strconv.Atoi(v)
+	sep := []byte("\n\n")
+	for block := range bytes.SplitSeq(bytes.TrimSuffix(q, sep), sep) { // no copy of the queue: it runs under x.mu
+		if v, ok := bytes.CutPrefix(block, []byte("event: dropped\ndata: ")); ok {
+			k, _ := strconv.Atoi(string(v))
 			n += k
-		} else if block != "" {
+		} else if len(block) > 0 {
 			n++
 		}
 	}

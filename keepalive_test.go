@@ -11,18 +11,19 @@ import (
 	"time"
 )
 
-// deadlineCounter is a connection that reads from r, writes nowhere, and
-// counts the read deadlines set on it.
+// deadlineCounter is a connection that reads from r, writes nowhere,
+// counts the read deadlines set on it, and keeps the last of each kind.
 type deadlineCounter struct {
-	net.Conn // nil: only what the reading path calls is implemented
-	r        io.Reader
-	set      int
+	net.Conn    // nil: only what the reading path calls is implemented
+	r           io.Reader
+	set         int
+	read, write time.Time
 }
 
-func (d *deadlineCounter) Read(p []byte) (int, error)       { return d.r.Read(p) }
-func (d *deadlineCounter) SetReadDeadline(time.Time) error  { d.set++; return nil }
-func (d *deadlineCounter) SetWriteDeadline(time.Time) error { return nil }
-func (d *deadlineCounter) Write(p []byte) (int, error)      { return len(p), nil }
+func (d *deadlineCounter) Read(p []byte) (int, error)         { return d.r.Read(p) }
+func (d *deadlineCounter) SetReadDeadline(t time.Time) error  { d.set++; d.read = t; return nil }
+func (d *deadlineCounter) SetWriteDeadline(t time.Time) error { d.write = t; return nil }
+func (d *deadlineCounter) Write(p []byte) (int, error)        { return len(p), nil }
 
 // TestKeepaliveCostsNoTimerPerMessage: a thousand small messages with the
 // default ping interval, idle timeout and message timeout set the read

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -78,6 +77,7 @@ type labWaiting struct {
 // release: a client that reads it slowly holds only what it paid for.
 func (s *server) serveLab(nc net.Conn, br *bufio.Reader, req *request) (resp []byte, release func(), err error) {
 	charged := &wsConn{}
+	charged.budget = s.budget
 	release = func() { s.budget.give(charged, int(charged.held.Load()), false) }
 	in, he := s.labInput(nc, br, req, charged)
 	if he == nil {
@@ -116,12 +116,11 @@ func (s *server) labInput(nc net.Conn, br *bufio.Reader, req *request, charged *
 		if req.hasBody {
 			return nil, badRequest("a GET here has no body: POST /lab takes the bytes as its body")
 		}
-		_, query, _ := strings.Cut(req.target, "?")
-		v, err := url.ParseQuery(query)
+		frames, err := queryValue(req.target, "frames") // inspect.go
 		if err != nil {
 			return nil, badRequest("the query is not name=value pairs joined by &: " + err.Error())
 		}
-		return labHex(v.Get("frames"))
+		return labHex(frames)
 	}
 	switch {
 	case req.bodyLength == bodyNone || req.bodyLength == bodyChunked:
@@ -137,7 +136,7 @@ func (s *server) labInput(nc net.Conn, br *bufio.Reader, req *request, charged *
 		nc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 	}
 	nc.SetReadDeadline(time.Now().Add(s.cfg.handshakeTimeout))
-	body := labBuffer{c: charged, b: s.budget}
+	body := labBuffer{c: charged}
 	for n := int(req.bodyLength); len(body.buf) < n; {
 		if !body.grow(len(body.buf)+1, n) { // doubling, so each byte is paid for once it is on its way
 			return nil, labBusy()
@@ -186,8 +185,9 @@ func labHex(q string) ([]byte, *httpError) {
 }
 
 // runLab runs in through a wsConn of its own, as a connection's frames
-// after the handshake, and reports what it did. The connection c carries
-// the budget's charge for in; the run's buffers are charged to it too.
+// after the handshake, and reports what it did. The connection c, with the
+// server's budget, carries the charge for in; the run's buffers are
+// charged to it too.
 func (s *server) runLab(in []byte, c *wsConn) (*labAnswer, *httpError) {
 	n, cut := labScan(in)
 	if n > labMaxFrames {
@@ -197,10 +197,9 @@ func (s *server) runLab(in []byte, c *wsConn) (*labAnswer, *httpError) {
 	var trace bytes.Buffer
 	c.trace = &tracer{out: &trace, prefix: "[lab] ", insp: x}
 	c.br = bufio.NewReaderSize(&labReader{r: bytes.NewReader(in), until: time.Now().Add(labTime)}, readBufferSize)
-	sent := &labWriter{labBuffer{c: c, b: s.budget}}
+	sent := &labWriter{labBuffer{c: c}}
 	c.out = frameWriter{w: sent}
 	c.maxMessage = int64(s.cfg.maxMessage)
-	c.budget = s.budget
 	err := c.serve() // conn.go: the same loop as every connection's
 	c.releaseMsgBuf()
 	c.releaseHeld()
@@ -325,10 +324,9 @@ func (l *labReader) Read(p []byte) (int, error) {
 }
 
 // labBuffer is bytes the lab holds, a POST's body or what a run sends,
-// paid from the budget on c as the buffer grows.
+// paid from c's budget, on c, as the buffer grows.
 type labBuffer struct {
 	c   *wsConn
-	b   *budget
 	buf []byte
 }
 
@@ -339,7 +337,7 @@ func (l *labBuffer) grow(need, limit int) bool {
 		return true
 	}
 	grown := min(max(need, 2*cap(l.buf), 512), limit)
-	if !l.b.take(l.c, grown-cap(l.buf)) {
+	if !l.c.budget.take(l.c, grown-cap(l.buf)) {
 		return false
 	}
 	l.buf = append(make([]byte, 0, grown), l.buf...)
@@ -365,5 +363,5 @@ func (w *labWriter) Write(p []byte) (int, error) {
 
 // release gives back what buf cost.
 func (w *labWriter) release() {
-	w.b.give(w.c, cap(w.buf), false)
+	w.c.budget.give(w.c, cap(w.buf), false)
 }

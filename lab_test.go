@@ -321,6 +321,7 @@ func TestLabBodyIsPaid(t *testing.T) {
 	defer peer.Close()
 	req := &request{method: "POST", minor: 1, hasBody: true, bodyLength: 100 << 10}
 	charged := &wsConn{}
+	charged.budget = s.budget
 	done := make(chan *httpError, 1)
 	go func() {
 		_, he := s.labInput(nc, bufio.NewReader(nc), req, charged)
@@ -481,6 +482,7 @@ func FuzzLab(f *testing.F) {
 	s := newServer(config{maxMessage: 1 << 20, maxBuffered: 1 << 20}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := &wsConn{}
+		c.budget = s.budget
 		ans, he := s.runLab(in, c)
 		if he != nil {
 			if he.status != 400 {

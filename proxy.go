@@ -75,8 +75,11 @@ func (p proxyList) trusts(a netip.Addr) bool {
 
 // trustsIP is trusts for an address in text, as remoteIP gives it.
 func (p proxyList) trustsIP(ip string) bool {
+	if len(p) == 0 { // no -trust-proxy: nothing to parse on every connection
+		return false
+	}
 	a, err := netip.ParseAddr(ip)
-	return len(p) > 0 && err == nil && p.trusts(a)
+	return err == nil && p.trusts(a)
 }
 
 // clientAddr is the address a connection's request comes from: the
@@ -85,6 +88,9 @@ func (p proxyList) trustsIP(ip string) bool {
 // -max-conns-per-ip (errTooMany if that address has no room left) and
 // shown by the tracer.
 func (s *server) clientAddr(nc net.Conn, req *request, remote string, tr *tracer) (string, error) {
+	if len(s.cfg.trustProxy) == 0 {
+		return remote, nil
+	}
 	client := remoteIP(nc) // a trusted proxy that names no client is its own client (a health check, say)
 	if !s.cfg.trustProxy.trustsIP(client) {
 		return remote, nil

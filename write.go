@@ -144,14 +144,11 @@ func (o *frameWriter) write(p []byte) (err error) {
 // arm gives the next write a deadline of the write timeout from now,
 // refreshed lazily, only once it is a quarter stale, so that most writes
 // cost no timer update. At shutdown the deadline stays the shutdown's;
-// once halted, halt's.
+// once halted, never later than halt's (setDeadline).
 func (o *frameWriter) arm() {
 	now := time.Now()
 	if !o.goingAway && o.deadline.Sub(now) < o.timeout*3/4 {
 		o.setDeadline(now.Add(o.timeout))
-		if by := o.haltBy.Load(); by != 0 { // halt may have set its deadline just before this one
-			o.setDeadline(time.Unix(0, by))
-		}
 	}
 }
 
@@ -159,7 +156,7 @@ func (o *frameWriter) arm() {
 // most: the budget has evicted the connection (budget.go:evict), and what
 // it holds must go back though its client does not read. It runs outside
 // the write lock, which a blocked write holds; haltBy is set before the
-// deadline, so arm, reading it after setting its own, cannot undo it.
+// deadline, so setDeadline, reading it after setting its own, cannot undo it.
 func (o *frameWriter) halt() {
 	by := time.Now().Add(haltGrace)
 	o.haltBy.Store(by.UnixNano())
@@ -173,10 +170,19 @@ func (o *frameWriter) halt() {
 // read is cut off after it, not after -write-timeout.
 const haltGrace = time.Second
 
-// setDeadline sets the write deadline to at.
+// setDeadline sets the write deadline to at, or to halt's if the
+// connection was evicted and that comes first. haltBy is read after the
+// deadline is set, and halt sets haltBy before its own deadline, so a halt
+// running meanwhile cannot be undone.
 func (o *frameWriter) setDeadline(at time.Time) {
 	o.deadline = at
 	if o.nc != nil {
 		o.nc.SetWriteDeadline(at)
+	}
+	if by := o.haltBy.Load(); by != 0 && (at.IsZero() || at.UnixNano() > by) {
+		o.deadline = time.Unix(0, by)
+		if o.nc != nil {
+			o.nc.SetWriteDeadline(o.deadline)
+		}
 	}
 }
