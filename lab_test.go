@@ -279,15 +279,9 @@ func TestLabRefusals(t *testing.T) {
 // rawStatus sends req as it is and returns the answer's status.
 func rawStatus(t *testing.T, addr, req string) int {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(nc, req)
+	_, br := rawConn(t, addr, req) // abuse_test.go
 	var status int
-	line, _ := io.ReadAll(io.LimitReader(nc, 12))
+	line, _ := io.ReadAll(io.LimitReader(br, 12))
 	fmt.Sscanf(string(line), "HTTP/1.1 %d", &status)
 	return status
 }
